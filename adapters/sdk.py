@@ -1,0 +1,208 @@
+"""An async client for the hub's API, and an agency identity that signs what it sends.
+
+``HubClient`` is one call per endpoint. ``AgencyClient`` adds what an agency system needs on top:
+sign packages with the agency's key, and build a status package about a received document.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
+from types import TracebackType
+from typing import Any, Self
+
+import aiohttp
+
+from hub.edxml.model import (
+    DocumentPackage,
+    Organization,
+    ResponseFor,
+    StaffInfo,
+    StatusCode,
+    StatusPackage,
+)
+from hub.edxml.reader import read_document
+from hub.edxml.writer import write_document, write_status
+from hub.xmlsafe import parse
+from signing.xmldsig import sign_package
+
+VIETNAM = timezone(timedelta(hours=7))
+
+
+class HubError(Exception):
+    """The hub refused a request; ``code`` is the hub's stable problem code."""
+
+    def __init__(
+        self, status: int, code: str, detail: str, problems: list[dict[str, Any]] | None = None
+    ):
+        self.status, self.code, self.detail, self.problems = status, code, detail, problems or []
+        super().__init__(f"{status} {code}: {detail}")
+
+
+@dataclass(frozen=True)
+class Credentials:
+    code: str
+    token: str
+    key_pem: bytes | None = None
+    cert_pem: bytes | None = None
+
+
+class HubClient:
+    """One method per API call. Use as ``async with HubClient(url, token) as hub: …``."""
+
+    def __init__(self, base_url: str, token: str, *, timeout: float = 90.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._token = token
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> Self:
+        self._session = aiohttp.ClientSession(
+            timeout=self._timeout, headers={"Authorization": f"Bearer {self._token}"}
+        )
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        data: bytes | None = None,
+        json_body: Any = None,
+        params: dict[str, str] | None = None,
+        content_type: str = "application/xml",
+    ) -> tuple[bytes, str]:
+        if self._session is None:
+            raise RuntimeError("use HubClient inside 'async with'")
+        headers = {"Content-Type": content_type} if data is not None else {}
+        async with self._session.request(
+            method, self.base_url + path, data=data, json=json_body, params=params, headers=headers
+        ) as response:
+            body = await response.read()
+            if response.status >= 400:
+                raise _hub_error(response.status, body)
+            return body, response.content_type
+
+    async def _json(self, method: str, path: str, **kw: Any) -> Any:
+        body, _ = await self._request(method, path, **kw)
+        return json.loads(body)
+
+    async def send_document(self, package: bytes) -> dict[str, Any]:
+        return dict(await self._json("POST", "/v1/documents", data=package))
+
+    async def send_status(self, package: bytes) -> dict[str, Any]:
+        return dict(await self._json("POST", "/v1/status", data=package))
+
+    async def inbox(self, *, wait: float = 0, limit: int = 100) -> list[dict[str, Any]]:
+        answer = await self._json(
+            "GET", "/v1/inbox", params={"wait": str(wait), "limit": str(limit)}
+        )
+        return list(answer["items"])
+
+    async def fetch(self, href: str) -> bytes:
+        """Download a package by the ``href`` an inbox item gives."""
+        body, _ = await self._request("GET", href)
+        return body
+
+    async def fetch_document(self, document_id: str) -> bytes:
+        return await self.fetch(f"/v1/documents/{document_id}")
+
+    async def ack(self, delivery_id: str, result: str = "done", reason: str = "") -> dict[str, Any]:
+        payload = {"result": result, "reason": reason}
+        return dict(
+            await self._json("POST", f"/v1/deliveries/{delivery_id}/ack", json_body=payload)
+        )
+
+    async def trace(self, document_id: str) -> dict[str, Any]:
+        return dict(await self._json("GET", f"/v1/documents/{document_id}/trace"))
+
+    async def agencies(self) -> list[dict[str, Any]]:
+        return list((await self._json("GET", "/v1/agencies"))["items"])
+
+
+def _hub_error(status: int, body: bytes) -> HubError:
+    try:
+        problem = json.loads(body)
+        return HubError(
+            status,
+            problem.get("code", "unknown"),
+            problem.get("detail", ""),
+            problem.get("problems"),
+        )
+    except (ValueError, AttributeError):
+        return HubError(status, "unknown", body[:500].decode("utf-8", "replace"))
+
+
+def vietnam_timestamp(now: datetime | None = None) -> str:
+    """edXML timestamps are Vietnam local time, ``yyyy/MM/dd HH:mm:ss``."""
+    return (now or datetime.now(UTC)).astimezone(VIETNAM).strftime("%Y/%m/%d %H:%M:%S")
+
+
+class AgencyClient(HubClient):
+    """A hub client acting as one agency: signs what it sends with the agency's key."""
+
+    def __init__(self, base_url: str, credentials: Credentials, **kw: Any) -> None:
+        super().__init__(base_url, credentials.token, **kw)
+        self.credentials = credentials
+
+    def sign(self, package: bytes) -> bytes:
+        creds = self.credentials
+        if creds.key_pem is None or creds.cert_pem is None:
+            raise ValueError(f"no signing key and certificate configured for {creds.code}")
+        return sign_package(package, creds.key_pem, creds.cert_pem)
+
+    async def send(self, pkg: DocumentPackage) -> dict[str, Any]:
+        return await self.send_document(self.sign(write_document(pkg)))
+
+    def status_package(
+        self,
+        document: DocumentPackage,
+        code: StatusCode,
+        description: str = "",
+        *,
+        about_recipient: str | None = None,
+        staff: StaffInfo | None = None,
+    ) -> StatusPackage:
+        """A status about *document*. For a recall request (13) the sender names the recipient."""
+        if code is StatusCode.RECALL_REQUEST:
+            if not about_recipient:
+                raise ValueError("a recall request (13) names the recipient it is addressed to")
+            counterpart = about_recipient
+        else:
+            counterpart = document.sender.organ_id
+        return StatusPackage(
+            reporter=Organization(self.credentials.code),
+            response_for=ResponseFor(
+                organ_id=counterpart,
+                code=f"{document.code.number}/{document.code.notation}",
+                promulgation_date=document.promulgation.date,
+                document_id=document.document_id,
+            ),
+            status_code=code,
+            description=description,
+            timestamp=vietnam_timestamp(),
+            staff=staff or StaffInfo(),
+        )
+
+    async def report(
+        self,
+        document_id: str,
+        code: StatusCode,
+        description: str = "",
+        *,
+        about_recipient: str | None = None,
+    ) -> dict[str, Any]:
+        """Send a status about a hub document (fetched to learn its edXML identity)."""
+        document = read_document(parse(await self.fetch_document(document_id)))
+        pkg = self.status_package(document, code, description, about_recipient=about_recipient)
+        return await self.send_status(self.sign(write_status(pkg)))

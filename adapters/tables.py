@@ -1,0 +1,119 @@
+"""Plain-text tables of what the API returns, for people at a terminal. Times in Vietnam time."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+VIETNAM = timezone(timedelta(hours=7))
+
+STATUS_MEANINGS = {
+    "01": "đã đến (arrived)",
+    "02": "từ chối (rejected)",
+    "03": "đã tiếp nhận (accepted)",
+    "04": "đã phân công (assigned)",
+    "05": "đang xử lý (in progress)",
+    "06": "hoàn thành (finished)",
+    "13": "đề nghị lấy lại (recall requested)",
+    "15": "đồng ý lấy lại (recall agreed)",
+    "16": "từ chối lấy lại (recall refused)",
+}
+
+
+def vn_time(iso: str | None) -> str:
+    if not iso:
+        return "-"
+    return datetime.fromisoformat(iso).astimezone(VIETNAM).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    widths = [len(h) for h in headers]
+    for row in rows:
+        widths = [max(w, len(cell)) for w, cell in zip(widths, row, strict=True)]
+    line = "  ".join("-" * w for w in widths)
+    out = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)), line]
+    out += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
+    return "\n".join(line.rstrip() for line in out)
+
+
+def _event_summary(event: dict[str, Any]) -> str:
+    d = event["detail"]
+    kind = event["kind"]
+    if kind == "received":
+        digest = d.get("package_sha256", "")[:12]
+        return f"{d.get('code', '')} · {d.get('size', 0)} bytes · sha256 {digest}…"
+    if kind == "validated":
+        method = d.get("signature_method", "").rsplit("#", 1)[-1].rsplit("/", 1)[-1]
+        return f"signature {method} ok" + (
+            f" · {len(d['warnings'])} warning(s)" if d.get("warnings") else ""
+        )
+    if kind == "stored":
+        return f"{len(d.get('recipients', []))} recipient(s)"
+    if kind == "status":
+        text = f"{d.get('code')} {STATUS_MEANINGS.get(d.get('code', ''), '')}"
+        return text + (f" — {d['description']}" if d.get("description") else "")
+    if kind in ("acknowledged", "failed"):
+        return f"{d.get('kind', '')} {d.get('result', '')}" + (
+            f" — {d['reason']}" if d.get("reason") else ""
+        )
+    if kind in ("queued", "delivered"):
+        what = f"status {d['code']}" if d.get("code") else d.get("kind", "document")
+        return f"{what} → {d.get('recipient', '')}" + (f" ({d['how']})" if d.get("how") else "")
+    return ", ".join(f"{k}={v}" for k, v in d.items())
+
+
+def trace_table(trace: dict[str, Any]) -> str:
+    doc = trace["document"]
+    head = [
+        f"Document {doc['document_id']}",
+        f"  {doc['code']} — {doc['subject']}",
+        f"  from {doc['sender']}, received {vn_time(doc['received_at'])} (giờ Việt Nam)",
+        "",
+    ]
+    recipients = table(
+        ["recipient", "transport", "business"],
+        [
+            [
+                r["recipient"],
+                r["transport"],
+                (
+                    f"{r['business']} {STATUS_MEANINGS.get(r['business'], '')}"
+                    if r["business"]
+                    else "-"
+                )
+                + (" · recall pending" if r.get("recall_pending") else ""),
+            ]
+            for r in trace["recipients"]
+        ],
+    )
+    events = table(
+        ["#", "time (UTC+7)", "event", "by", "details"],
+        [
+            [str(e["seq"]), vn_time(e["at"]), e["kind"], e["actor"], _event_summary(e)]
+            for e in trace["events"]
+        ],
+    )
+    return "\n".join(head) + recipients + "\n\n" + events
+
+
+def inbox_table(items: Sequence[dict[str, Any]]) -> str:
+    if not items:
+        return "(inbox empty)"
+    return table(
+        ["delivery", "kind", "document", "from", "priority", "state", "what"],
+        [
+            [
+                i["delivery_id"],
+                i["kind"],
+                i["document_id"],
+                i.get("reporter") or i["sender"],
+                str(i["priority"]),
+                i["state"],
+                (f"status {i['status_code']}" if i["kind"] == "status" else i.get("subject", ""))[
+                    :60
+                ],
+            ]
+            for i in items
+        ],
+    )

@@ -1,0 +1,575 @@
+"""lienthong: the command line, and the composition root.
+
+This is the only module that wires the parts together and configures logging. Server commands
+(serve, db upgrade, demo, agencies list, validate) read the hub's configuration; agency commands
+(send, inbox, fetch, ack, status, trace) talk to a running hub over HTTP, as an agency would.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import signal
+import sys
+import tomllib
+from collections.abc import Callable, Coroutine, Sequence
+from pathlib import Path
+from typing import Any
+
+from adapters.sdk import AgencyClient, Credentials, HubError
+from adapters.tables import inbox_table, trace_table
+from hub.config import DEFAULT_CONFIG, load_settings
+from hub.errors import ConfigError, LienthongError
+
+EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_CONFIG, EXIT_HUB = 0, 1, 2, 3, 4
+
+
+def _config_path(args: argparse.Namespace) -> Path:
+    return Path(args.config or os.environ.get("LIENTHONG_CONFIG") or DEFAULT_CONFIG)
+
+
+def _demo_root(args: argparse.Namespace) -> Path:
+    """Where demo keys and credentials live: the project's var/demo, next to config/."""
+    explicit = os.environ.get("LIENTHONG_DEMO_DIR")
+    return (
+        Path(explicit) if explicit else _config_path(args).resolve().parent.parent / "var" / "demo"
+    )
+
+
+def _configure_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+# --- agency commands -------------------------------------------------------------------------
+
+
+def _hub_url(args: argparse.Namespace) -> str:
+    if args.hub:
+        return str(args.hub)
+    if os.environ.get("LIENTHONG_HUB_URL"):
+        return os.environ["LIENTHONG_HUB_URL"]
+    listen = os.environ.get("LIENTHONG_HUB_LISTEN")
+    if not listen:
+        try:
+            with _config_path(args).open("rb") as fh:
+                listen = tomllib.load(fh).get("hub", {}).get("listen")
+        except (OSError, tomllib.TOMLDecodeError):
+            listen = None
+    return f"http://{listen or '127.0.0.1:8780'}"
+
+
+def _credentials(args: argparse.Namespace, code: str) -> Credentials:
+    folder = _demo_root(args) / "agencies" / code
+
+    def read(explicit: str | None, default: Path, what: str, required: bool) -> bytes | None:
+        path = Path(explicit) if explicit else default
+        try:
+            return path.read_bytes()
+        except FileNotFoundError:
+            if required:
+                raise ConfigError(
+                    str(path), what, f"not found; pass --{what} or run `lienthong demo init`"
+                ) from None
+            return None
+
+    token = os.environ.get("LIENTHONG_CREDENTIAL")
+    if not token:
+        raw = read(
+            getattr(args, "credential_file", None), folder / "credential", "credential-file", True
+        )
+        assert raw is not None
+        token = raw.decode().strip()
+    return Credentials(
+        code=code,
+        token=token,
+        key_pem=read(getattr(args, "key", None), folder / "key.pem", "key", False),
+        cert_pem=read(getattr(args, "cert", None), folder / "cert.pem", "cert", False),
+    )
+
+
+def _client(args: argparse.Namespace) -> AgencyClient:
+    return AgencyClient(_hub_url(args), _credentials(args, args.as_code))
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+async def cmd_send(args: argparse.Namespace) -> int:
+    try:
+        package = await asyncio.to_thread(Path(args.file).read_bytes)
+    except OSError as exc:
+        print(f"lienthong send: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
+        return EXIT_USAGE
+    async with _client(args) as client:
+        signed = package if args.no_sign else client.sign(package)
+        receipt = await client.send_document(signed)
+    if args.json:
+        _print_json(receipt)
+    else:
+        print(
+            f"accepted: document {receipt['document_id']}"
+            + (" (already received earlier)" if receipt["duplicate"] else "")
+        )
+        for d in receipt["deliveries"]:
+            print(f"  → {d['recipient']}: delivery {d['delivery_id']} ({d['state']})")
+        print(f"  package sha256 {receipt['receipt']['package_sha256']}")
+    return EXIT_OK
+
+
+async def cmd_inbox(args: argparse.Namespace) -> int:
+    async with _client(args) as client:
+        items = await client.inbox(wait=args.wait, limit=args.limit)
+    _print_json(items) if args.json else print(inbox_table(items))
+    return EXIT_OK
+
+
+async def cmd_fetch(args: argparse.Namespace) -> int:
+    href = f"/v1/status/{args.id}" if args.status else f"/v1/documents/{args.id}"
+    async with _client(args) as client:
+        data = await client.fetch(href)
+    if args.out:
+        await asyncio.to_thread(Path(args.out).write_bytes, data)
+        print(f"wrote {len(data)} bytes to {args.out}")
+    else:
+        sys.stdout.buffer.write(data)
+    return EXIT_OK
+
+
+async def cmd_ack(args: argparse.Namespace) -> int:
+    async with _client(args) as client:
+        answer = await client.ack(
+            args.delivery_id, "fail" if args.fail else "done", args.fail or ""
+        )
+    print(
+        f"delivery {answer['delivery_id']}: {answer['state']}"
+        + ("" if answer["changed"] else " (unchanged)")
+    )
+    return EXIT_OK
+
+
+async def cmd_status(args: argparse.Namespace) -> int:
+    from hub.edxml.model import StatusCode
+
+    try:
+        code = StatusCode(args.code)
+    except ValueError:
+        allowed = ", ".join(c.value for c in StatusCode)
+        print(f"lienthong status: {args.code!r} is not a status code ({allowed})", file=sys.stderr)
+        return EXIT_USAGE
+    async with _client(args) as client:
+        answer = await client.report(
+            args.document_id, code, args.reason or "", about_recipient=args.to
+        )
+    print(
+        f"status {answer['code']} recorded ({answer['status_id']}); "
+        f"routed to {answer['delivery']['recipient']}"
+    )
+    return EXIT_OK
+
+
+async def cmd_trace(args: argparse.Namespace) -> int:
+    async with _client(args) as client:
+        trace = await client.trace(args.document_id)
+    _print_json(trace) if args.json else print(trace_table(trace))
+    return EXIT_OK
+
+
+# --- hub commands ----------------------------------------------------------------------------
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from hub.edxml import schema
+    from hub.xmlsafe import parse
+
+    try:
+        data = Path(args.file).read_bytes()
+    except OSError as exc:
+        print(f"lienthong validate: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
+        return EXIT_USAGE
+    errors: list[Any] = []
+    warnings: list[Any] = []
+    kind = None
+    try:
+        tree = parse(data)
+        kind = schema.detect_kind(tree)
+        report = schema.check(tree, kind or "edoc")
+        errors, warnings = list(report.errors), list(report.warnings)
+    except LienthongError as exc:
+        errors = list(exc.problems) or [exc.detail]
+    if args.json:
+        _print_json(
+            {
+                "file": args.file,
+                "kind": kind,
+                "valid": not errors,
+                "errors": [
+                    e.as_dict() if hasattr(e, "as_dict") else {"message": str(e)} for e in errors
+                ],
+                "warnings": [w.as_dict() for w in warnings],
+            }
+        )
+    else:
+        verdict = "valid" if not errors else "INVALID"
+        print(f"{args.file}: {verdict} {kind or ''} package".rstrip())
+        for e in errors:
+            print(f"  error   {e}")
+        for w in warnings:
+            print(f"  warning {w}")
+    return EXIT_OK if not errors else EXIT_INVALID
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from tracking.migrate import upgrade
+
+    settings = load_settings(_config_path(args))
+    upgrade(settings.database_url)
+    print(f"database is up to date ({settings.database_url})")
+    return EXIT_OK
+
+
+def cmd_agencies_list(args: argparse.Namespace) -> int:
+    from adapters.tables import table
+    from hub.config import load_agencies
+
+    path = Path(
+        os.environ.get("LIENTHONG_DIRECTORY_FILE") or _config_path(args).parent / "agencies.toml"
+    )
+    agencies = load_agencies(path, os.environ)
+    if args.json:
+        _print_json(
+            [
+                {
+                    "code": a.code,
+                    "name": a.name,
+                    "role": a.role,
+                    "parent": a.parent,
+                    "delivery": a.delivery,
+                }
+                for a in agencies
+            ]
+        )
+    else:
+        print(
+            table(
+                ["code", "name", "role", "parent", "delivery"],
+                [
+                    [
+                        a.code,
+                        a.name,
+                        a.role,
+                        a.parent or "-",
+                        a.delivery if a.role == "agency" else "-",
+                    ]
+                    for a in agencies
+                ],
+            )
+        )
+    return EXIT_OK
+
+
+async def _serve_until_stopped(running: Any) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await running.close()
+
+
+async def cmd_serve(args: argparse.Namespace) -> int:
+    from hub import server
+
+    settings = load_settings(_config_path(args))
+    running = await server.start(settings)
+    print(
+        f"Lienthong hub {settings.hub_id} serving at {running.url} "
+        f"(database {settings.database_url})",
+        flush=True,
+    )
+    await _serve_until_stopped(running)
+    return EXIT_OK
+
+
+def _init_demo(args: argparse.Namespace, force: bool = False) -> None:
+    from hub.demo import directory_entries, init_material
+
+    config = _config_path(args)
+    hub_id = "lienthong"
+    try:
+        with config.open("rb") as fh:
+            data = tomllib.load(fh)
+        hub_id = data.get("hub", {}).get("id", hub_id)
+        agencies_file = config.parent / data.get("directory", {}).get("file", "agencies.toml")
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(str(config), "-", f"cannot read: {exc}") from exc
+    root = _demo_root(args)
+    created = init_material(
+        root,
+        directory_entries(agencies_file),
+        hub_id,
+        force=force,
+        progress=lambda msg: print(f"  {msg}", flush=True),
+    )
+    if created:
+        print(f"demo material for {created} account(s) is in {root}", flush=True)
+
+
+async def cmd_demo(args: argparse.Namespace) -> int:
+    from adapters.demo import PARTICIPANTS, run_exchange
+    from hub import server
+    from tracking.migrate import upgrade
+
+    _init_demo(args)
+    settings = load_settings(_config_path(args))
+    print(f"preparing the database {settings.database_url}", flush=True)
+    await asyncio.to_thread(upgrade, settings.database_url)
+    running = await server.start(settings)
+    print(f"hub {settings.hub_id} serving at {running.url}\n", flush=True)
+    try:
+        creds = {code: _credentials(args, code) for code in PARTICIPANTS}
+        doc_ids = await run_exchange(running.url, creds, say=lambda m: print(m, flush=True))
+        print()
+        for doc_id, sender in zip(doc_ids, ("000.00.00.H26", "000.00.31.H26"), strict=True):
+            async with AgencyClient(running.url, creds[sender]) as client:
+                print(trace_table(await client.trace(doc_id)) + "\n", flush=True)
+    except BaseException:
+        await running.close()
+        raise
+    if args.exit:
+        await running.close()
+        return EXIT_OK
+    print(
+        f"The hub keeps serving at {running.url} — try:\n"
+        f"  .venv/bin/lienthong trace {doc_ids[0]} --as 000.00.00.H26\n"
+        "Press Ctrl+C to stop.",
+        flush=True,
+    )
+    await _serve_until_stopped(running)
+    return EXIT_OK
+
+
+def cmd_demo_init(args: argparse.Namespace) -> int:
+    _init_demo(args, force=args.force)
+    print("demo material is ready", flush=True)
+    return EXIT_OK
+
+
+# --- argument parsing ------------------------------------------------------------------------
+
+
+def _agency_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("who you are and which hub")
+    g.add_argument(
+        "--as",
+        dest="as_code",
+        required=True,
+        metavar="CODE",
+        help="your agency code, e.g. 000.00.00.H26",
+    )
+    g.add_argument(
+        "--hub",
+        metavar="URL",
+        help="hub address (default: $LIENTHONG_HUB_URL, else the configured listen address)",
+    )
+    g.add_argument(
+        "--credential-file",
+        metavar="FILE",
+        help="file holding your credential (default: the demo material for CODE; "
+        "or set $LIENTHONG_CREDENTIAL)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lienthong",
+        description="Lienthong: a hub through which government offices exchange "
+        "signed edXML documents.",
+        epilog="Quick start: `lienthong demo` runs a whole exchange on embedded SQLite. "
+        "Each command has its own --help.",
+    )
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        help=f"hub configuration (default: $LIENTHONG_CONFIG or {DEFAULT_CONFIG})",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages to stderr")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def add(
+        name: str, func: Callable[..., Any], help: str, description: str | None = None
+    ) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=description or help)
+        p.set_defaults(func=func)
+        return p
+
+    add(
+        "serve",
+        cmd_serve,
+        "run the hub's HTTP API until interrupted",
+        "Run the hub on the configured address. "
+        "The database must be upgraded first (lienthong db upgrade).",
+    )
+
+    db = add("db", lambda _a: EXIT_USAGE, "database maintenance")
+    db_sub = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
+    up = db_sub.add_parser(
+        "upgrade", help="create or migrate the database schema to the latest version"
+    )
+    up.set_defaults(func=cmd_db_upgrade)
+
+    ag = add("agencies", lambda _a: EXIT_USAGE, "the agency directory")
+    ag_sub = ag.add_subparsers(dest="agencies_command", metavar="ACTION", required=True)
+    ls = ag_sub.add_parser(
+        "list", help="list the agencies and accounts in the configured directory"
+    )
+    ls.add_argument("--json", action="store_true", help="print JSON")
+    ls.set_defaults(func=cmd_agencies_list)
+
+    p = add(
+        "send",
+        cmd_send,
+        "sign an edXML document package with your agency's key and send it",
+        "Sign FILE (an unsigned edXML document package) with your agency's key "
+        "and send it to the hub.",
+    )
+    p.add_argument("file", metavar="FILE", help="the edXML document package")
+    _agency_options(p)
+    p.add_argument("--key", metavar="PEM", help="signing key (default: the demo key for CODE)")
+    p.add_argument(
+        "--cert", metavar="PEM", help="signing certificate (default: the demo certificate for CODE)"
+    )
+    p.add_argument(
+        "--no-sign", action="store_true", help="send FILE as it is (it is already signed)"
+    )
+    p.add_argument("--json", action="store_true", help="print the hub's receipt as JSON")
+
+    p = add(
+        "inbox",
+        cmd_inbox,
+        "list the documents and status packages waiting for you",
+        "List pending deliveries, most urgent first, then oldest.",
+    )
+    _agency_options(p)
+    p.add_argument(
+        "--wait",
+        type=float,
+        default=0,
+        metavar="SECONDS",
+        help="wait up to SECONDS for something to arrive (long poll, at most 60)",
+    )
+    p.add_argument("--limit", type=int, default=100, help="at most this many items (default 100)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = add(
+        "fetch",
+        cmd_fetch,
+        "download a package exactly as it was received",
+        "Download a document package (or with --status a status package) by its hub id.",
+    )
+    p.add_argument("id", metavar="ID", help="document id (or status id with --status)")
+    _agency_options(p)
+    p.add_argument("--status", action="store_true", help="ID is a status package id")
+    p.add_argument("--out", metavar="FILE", help="write to FILE instead of standard output")
+
+    p = add(
+        "ack",
+        cmd_ack,
+        "acknowledge a delivery: stored (done), or --fail REASON",
+        "Tell the hub whether your system stored a delivered package.",
+    )
+    p.add_argument("delivery_id", metavar="DELIVERY_ID")
+    _agency_options(p)
+    p.add_argument("--fail", metavar="REASON", help="your system could not store it, and why")
+
+    p = add(
+        "status",
+        cmd_status,
+        "report a business status (01–06, 13, 15, 16) about a document",
+        "Build, sign and send a status package about the hub document DOC_ID. Codes: 01 arrived, "
+        "02 rejected (give --reason), 03 accepted, 04 assigned, 05 in progress, 06 finished, "
+        "13 recall request (sender only, with --to), 15 recall agreed, 16 recall refused.",
+    )
+    p.add_argument("document_id", metavar="DOC_ID")
+    p.add_argument("code", metavar="CODE")
+    _agency_options(p)
+    p.add_argument("--reason", metavar="TEXT", help="description: the reason for 02, 13, 16")
+    p.add_argument(
+        "--to", metavar="RECIPIENT", help="for 13: the recipient asked to give the document back"
+    )
+    p.add_argument("--key", metavar="PEM", help="signing key (default: the demo key)")
+    p.add_argument(
+        "--cert", metavar="PEM", help="signing certificate (default: the demo certificate)"
+    )
+
+    p = add("trace", cmd_trace, "show who received a document, when, and what they did with it")
+    p.add_argument("document_id", metavar="DOC_ID")
+    _agency_options(p)
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = add(
+        "validate",
+        cmd_validate,
+        "check an edXML package against the schemas (exit 1 if invalid)",
+        "Check FILE locally: well-formedness, hardening rules and the edXML schema. "
+        "Nothing is sent.",
+    )
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+
+    demo = add(
+        "demo",
+        cmd_demo,
+        "run the demo exchange on embedded SQLite, then keep serving",
+        "Generate demo keys if needed, start the hub, let Hà Nội agencies exchange two documents "
+        "and their statuses, print each trace, then keep serving (or exit with --exit).",
+    )
+    demo.add_argument(
+        "--exit", action="store_true", help="exit after the exchange instead of serving"
+    )
+    demo_sub = demo.add_subparsers(dest="demo_command", metavar="ACTION")
+    init = demo_sub.add_parser(
+        "init", help="only generate the demo CA, keys, certificates and credentials"
+    )
+    init.add_argument("--force", action="store_true", help="replace existing demo material")
+    init.set_defaults(func=cmd_demo_init)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _configure_logging(args.verbose)
+    func: Callable[[argparse.Namespace], int | Coroutine[Any, Any, int]] = args.func
+    try:
+        result = func(args)
+        if asyncio.iscoroutine(result):
+            result = asyncio.run(result)
+        assert isinstance(result, int)
+        return result
+    except ConfigError as exc:
+        print(f"lienthong: configuration error: {exc.detail}", file=sys.stderr)
+        return EXIT_CONFIG
+    except HubError as exc:
+        print(f"lienthong: the hub refused: {exc.code}: {exc.detail}", file=sys.stderr)
+        for problem in exc.problems:
+            where = ", ".join(str(problem[k]) for k in ("line", "path") if problem.get(k))
+            print(
+                f"  {where}: {problem.get('message')}" if where else f"  {problem.get('message')}",
+                file=sys.stderr,
+            )
+        return EXIT_HUB
+    except (OSError, ValueError) as exc:
+        print(f"lienthong: {exc}", file=sys.stderr)
+        return EXIT_HUB
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

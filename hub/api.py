@@ -1,0 +1,251 @@
+"""The HTTP API under ``/v1`` (aiohttp). Handlers are thin: authenticate, read the body within the
+limit, call a service, answer JSON. Every error is ``application/problem+json`` with a stable
+``code``; a refused request leaves one ``rejected`` event in the trace and nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from importlib import resources
+from typing import Any
+
+from aiohttp import web
+
+from hub import deliveries, intake, traces
+from hub.context import HubContext
+from hub.directory import Agency
+from hub.errors import AuthError, BadRequest, LienthongError, TooLarge
+
+log = logging.getLogger(__name__)
+
+CONTEXT = web.AppKey("context", HubContext)
+MAX_BODY = web.AppKey("max_body", int)
+OPENAPI = web.AppKey("openapi", bytes)
+CALLER = "lienthong.caller"
+BODY = "lienthong.body"
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def problem_response(error: LienthongError, request_id: str) -> web.Response:
+    body = error.as_problem()
+    body["request_id"] = request_id
+    headers = {"X-Request-Id": request_id}
+    if isinstance(error, AuthError):
+        headers["WWW-Authenticate"] = 'Bearer realm="lienthong"'
+    return web.json_response(
+        body,
+        status=error.status,
+        content_type="application/problem+json",
+        headers=headers,
+        dumps=_dumps,
+    )
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+@web.middleware
+async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    request_id = request.headers.get("X-Request-Id", "")[:64] or uuid.uuid4().hex
+    try:
+        response = await handler(request)
+    except LienthongError as error:
+        await _record_refusal(request, error)
+        return problem_response(error, request_id)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status, "request.invalid")
+        generic = LienthongError(exc.reason, code=code)
+        generic.status = exc.status  # type: ignore[misc]
+        return problem_response(generic, request_id)
+    except Exception:
+        log.exception("unhandled error", extra={"request_id": request_id, "path": request.path})
+        return problem_response(
+            LienthongError(
+                f"The hub failed to handle this request; quote request id {request_id}."
+            ),
+            request_id,
+        )
+    response.headers["X-Request-Id"] = request_id
+    return response
+
+
+async def _record_refusal(request: web.Request, error: LienthongError) -> None:
+    ctx = request.app[CONTEXT]
+    caller: Agency | None = request.get(CALLER)
+    try:
+        await intake.record_rejection(
+            ctx,
+            caller.code if caller else f"anonymous@{request.remote or '?'}",
+            f"{request.method} {request.path}",
+            error,
+            request.get(BODY),
+        )
+    except Exception:  # the refusal itself must still reach the client
+        log.exception("could not record a rejection event")
+
+
+def authenticate(request: web.Request) -> Agency:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if not header:
+        raise AuthError(
+            "This endpoint needs a credential: send 'Authorization: Bearer <credential>'."
+        )
+    if scheme.lower() != "bearer" or not token.strip():
+        raise AuthError(
+            "The Authorization header must be 'Bearer <credential>'.", code="auth.invalid"
+        )
+    agency = request.app[CONTEXT].directory.authenticate(token.strip())
+    if agency is None:
+        raise AuthError("The credential is not valid for this hub.", code="auth.invalid")
+    request[CALLER] = agency
+    return agency
+
+
+async def read_body(request: web.Request) -> bytes:
+    """Read the body, refusing more than the configured limit without reading it all."""
+    limit = request.app[MAX_BODY]
+    if request.content_length is not None and request.content_length > limit:
+        raise TooLarge(
+            f"The body is {request.content_length} bytes; this hub accepts at most {limit}."
+        )
+    chunks = []
+    size = 0
+    async for chunk in request.content.iter_chunked(64 * 1024):
+        size += len(chunk)
+        if size > limit:
+            raise TooLarge(f"The body is larger than {limit} bytes, the most this hub accepts.")
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    request[BODY] = body
+    return body
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.json_response(data, status=status, dumps=_dumps)
+
+
+def _xml(data: bytes) -> web.Response:
+    return web.Response(body=data, content_type="application/xml", charset="utf-8")
+
+
+def _number(request: web.Request, name: str, default: float) -> float:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise BadRequest(f"Query parameter {name} must be a number, not {raw!r}.") from None
+
+
+async def post_document(request: web.Request) -> web.Response:
+    caller = authenticate(request)
+    body = await read_body(request)
+    return _json(await intake.accept_document(request.app[CONTEXT], caller, body), status=202)
+
+
+async def post_status(request: web.Request) -> web.Response:
+    caller = authenticate(request)
+    body = await read_body(request)
+    return _json(await intake.accept_status(request.app[CONTEXT], caller, body), status=202)
+
+
+async def get_inbox(request: web.Request) -> web.Response:
+    caller = authenticate(request)
+    items = await deliveries.inbox(
+        request.app[CONTEXT],
+        caller,
+        limit=int(_number(request, "limit", 100)),
+        wait=_number(request, "wait", 0),
+    )
+    return _json({"items": items})
+
+
+async def get_document(request: web.Request) -> web.Response:
+    caller = authenticate(request)
+    return _xml(
+        await deliveries.fetch_document(request.app[CONTEXT], caller, request.match_info["id"])
+    )
+
+
+async def get_status(request: web.Request) -> web.Response:
+    caller = authenticate(request)
+    return _xml(
+        await deliveries.fetch_status(request.app[CONTEXT], caller, request.match_info["id"])
+    )
+
+
+async def post_ack(request: web.Request) -> web.Response:
+    caller = authenticate(request)
+    raw = await read_body(request)
+    try:
+        payload = json.loads(raw or b"{}")
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"The body is not valid JSON: {exc}") from exc
+    if not isinstance(payload, dict) or not isinstance(payload.get("result"), str):
+        raise BadRequest(
+            'The body must be a JSON object like {"result": "done"} '
+            'or {"result": "fail", "reason": "…"}.'
+        )
+    reason = payload.get("reason", "")
+    if not isinstance(reason, str):
+        raise BadRequest("reason must be a string.")
+    answer = await deliveries.acknowledge(
+        request.app[CONTEXT], caller, request.match_info["id"], payload["result"], reason
+    )
+    return _json(answer)
+
+
+async def get_trace(request: web.Request) -> web.Response:
+    caller = authenticate(request)
+    return _json(
+        await traces.document_trace(request.app[CONTEXT], caller, request.match_info["id"])
+    )
+
+
+async def get_agencies(request: web.Request) -> web.Response:
+    authenticate(request)
+    ctx = request.app[CONTEXT]
+    items = [
+        {"code": a.code, "name": a.name, "parent": a.parent or None, "delivery": a.delivery}
+        for a in sorted(ctx.directory, key=lambda a: a.code)
+        if a.can_exchange
+    ]
+    return _json({"items": items})
+
+
+async def get_openapi(request: web.Request) -> web.Response:
+    return web.Response(body=request.app[OPENAPI], content_type="application/json")
+
+
+async def healthz(request: web.Request) -> web.Response:
+    await request.app[CONTEXT].store.ping()
+    return _json({"status": "ok", "hub": request.app[CONTEXT].hub_id})
+
+
+def create_app(ctx: HubContext, *, max_body_bytes: int) -> web.Application:
+    # We read bodies ourselves (read_body) with the configured limit; aiohttp's own cap is set a
+    # little above it so that it never cuts in first with a plain-text error.
+    app = web.Application(middlewares=[errors_middleware], client_max_size=max_body_bytes + 1024)
+    app[CONTEXT] = ctx
+    app[MAX_BODY] = max_body_bytes
+    app[OPENAPI] = resources.files("hub").joinpath("openapi.json").read_bytes()
+    app.router.add_post("/v1/documents", post_document)
+    app.router.add_get("/v1/documents/{id}", get_document)
+    app.router.add_get("/v1/documents/{id}/trace", get_trace)
+    app.router.add_post("/v1/status", post_status)
+    app.router.add_get("/v1/status/{id}", get_status)
+    app.router.add_get("/v1/inbox", get_inbox)
+    app.router.add_post("/v1/deliveries/{id}/ack", post_ack)
+    app.router.add_get("/v1/agencies", get_agencies)
+    app.router.add_get("/v1/openapi.json", get_openapi)
+    app.router.add_get("/healthz", healthz)
+    return app

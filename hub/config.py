@@ -1,0 +1,289 @@
+"""Settings: ``hub.toml`` (the hub) and ``agencies.toml`` (the directory), with env overrides.
+
+Every key can be overridden by an environment variable:
+
+* ``hub.toml``: ``LIENTHONG_<SECTION>_<KEY>``, e.g. ``LIENTHONG_DATABASE_URL``,
+  ``LIENTHONG_HUB_LISTEN``, ``LIENTHONG_LIMITS_MAX_BODY_BYTES``;
+* ``agencies.toml``: ``LIENTHONG_AGENCY_<CODE>_<KEY>`` with the code's dots written as
+  underscores, e.g. ``LIENTHONG_AGENCY_000_00_31_H26_DELIVERY=push``.
+
+Relative paths are resolved against the directory of the file that names them. Anything wrong
+stops start-up with a :class:`ConfigError` that names the file, the key and the problem.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from hub.errors import ConfigError
+
+AGENCY_CODE = re.compile(r"^\d{3}\.\d{2}\.\d{2}\.[A-Z]\d{2}$")
+# Identities that never appear in packages (auditors, operators) need not be QCVN 102 codes.
+ACCOUNT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,63}$")
+
+Role = Literal["agency", "auditor", "admin"]
+DeliveryMode = Literal["pull", "push"]
+ROLES: tuple[Role, ...] = ("agency", "auditor", "admin")
+DELIVERY_MODES: tuple[DeliveryMode, ...] = ("pull", "push")
+
+DEFAULT_CONFIG = Path("config/hub.toml")
+
+
+@dataclass(frozen=True)
+class AgencyConfig:
+    code: str
+    name: str
+    role: Role = "agency"
+    parent: str = ""
+    delivery: DeliveryMode = "pull"
+    push_url: str = ""
+    credential_sha256: str = ""  # hex SHA-256 of the credential the hub issued
+    certificates: tuple[bytes, ...] = ()  # PEM, one or more (rotation with overlap)
+
+
+@dataclass(frozen=True)
+class Settings:
+    hub_id: str
+    listen_host: str
+    listen_port: int
+    database_url: str
+    max_body_bytes: int
+    hub_key_path: Path
+    hub_cert_path: Path
+    trust_anchor_paths: tuple[Path, ...]
+    agencies_path: Path
+    agencies: tuple[AgencyConfig, ...]
+    config_path: Path
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.listen_host}:{self.listen_port}"
+
+
+def credential_digest(token: str) -> str:
+    """What the hub stores for a credential.
+
+    Credentials are 256-bit random tokens issued by the hub, so a plain SHA-256 is as strong as a
+    slow password hash here (there is nothing to guess) and costs nothing on the request path.
+    """
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+class _Reader:
+    """Typed access to one TOML table that reports errors with file and key."""
+
+    def __init__(self, file: Path, prefix: str, table: Mapping[str, Any], env: Mapping[str, str]):
+        self.file, self.prefix, self.table, self.env = file, prefix, table, env
+
+    def _raw(self, key: str, env_name: str) -> tuple[Any, bool]:
+        if env_name in self.env:
+            return self.env[env_name], True
+        return self.table.get(key), False
+
+    def _fail(self, key: str, problem: str) -> ConfigError:
+        return ConfigError(str(self.file), f"{self.prefix}{key}", problem)
+
+    def string(self, key: str, env_name: str, default: str | None = None) -> str:
+        value, _ = self._raw(key, env_name)
+        if value is None:
+            if default is None:
+                raise self._fail(key, "is required")
+            return default
+        if not isinstance(value, str):
+            raise self._fail(key, f"must be a string, not {type(value).__name__}")
+        return value
+
+    def integer(self, key: str, env_name: str, default: int, minimum: int = 0) -> int:
+        value, from_env = self._raw(key, env_name)
+        if value is None:
+            return default
+        if from_env:
+            try:
+                value = int(str(value).replace("_", ""))
+            except ValueError:
+                raise self._fail(key, f"{env_name}={value!r} is not a whole number") from None
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise self._fail(key, f"must be a whole number, not {value!r}")
+        if value < minimum:
+            raise self._fail(key, f"must be at least {minimum}, not {value}")
+        return value
+
+    def strings(self, key: str, env_name: str) -> tuple[str, ...]:
+        value, from_env = self._raw(key, env_name)
+        if value is None:
+            return ()
+        if from_env:
+            return tuple(part for part in str(value).split(os.pathsep) if part)
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise self._fail(key, "must be a list of strings")
+        return tuple(value)
+
+    def path(self, key: str, env_name: str, default: str | None = None) -> Path:
+        return _resolve(self.file, self.string(key, env_name, default))
+
+    def read_file(self, key: str, path: Path) -> bytes:
+        try:
+            return path.read_bytes()
+        except FileNotFoundError:
+            raise self._fail(
+                key, f"file {path} does not exist (for the demo, run `lienthong demo init`)"
+            ) from None
+        except OSError as exc:
+            raise self._fail(key, f"cannot read {path}: {exc.strerror}") from exc
+
+
+def _resolve(file: Path, value: str) -> Path:
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else (file.parent / path)
+
+
+def _load_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(str(path), "-", "file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(path), "-", f"not valid TOML: {exc}") from exc
+
+
+def load_settings(
+    config_path: Path | None = None, env: Mapping[str, str] | None = None
+) -> Settings:
+    env = dict(os.environ if env is None else env)
+    config_path = Path(env.get("LIENTHONG_CONFIG", config_path or DEFAULT_CONFIG))
+    data = _load_toml(config_path)
+
+    def section(name: str) -> _Reader:
+        table = data.get(name, {})
+        if not isinstance(table, dict):
+            raise ConfigError(str(config_path), name, "must be a table")
+        return _Reader(config_path, f"{name}.", table, env)
+
+    hub = section("hub")
+    listen = hub.string("listen", "LIENTHONG_HUB_LISTEN", "127.0.0.1:8780")
+    host, _, port_text = listen.rpartition(":")
+    if not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise ConfigError(str(config_path), "hub.listen", f"{listen!r} is not HOST:PORT")
+
+    database = section("database")
+    limits = section("limits")
+    trust = section("trust")
+    directory = section("directory")
+    agencies_path = directory.path("file", "LIENTHONG_DIRECTORY_FILE", "agencies.toml")
+
+    settings = Settings(
+        hub_id=hub.string("id", "LIENTHONG_HUB_ID", "lienthong"),
+        listen_host=host.strip("[]"),
+        listen_port=int(port_text),
+        database_url=_database_url(
+            config_path,
+            database.string(
+                "url", "LIENTHONG_DATABASE_URL", "sqlite+aiosqlite:///var/lienthong.db"
+            ),
+        ),
+        max_body_bytes=limits.integer(
+            "max_body_bytes", "LIENTHONG_LIMITS_MAX_BODY_BYTES", 25 * 1024 * 1024, minimum=1024
+        ),
+        hub_key_path=hub.path("key", "LIENTHONG_HUB_KEY"),
+        hub_cert_path=hub.path("certificate", "LIENTHONG_HUB_CERTIFICATE"),
+        trust_anchor_paths=tuple(
+            _resolve(config_path, p) for p in trust.strings("anchors", "LIENTHONG_TRUST_ANCHORS")
+        ),
+        agencies_path=agencies_path,
+        agencies=load_agencies(agencies_path, env),
+        config_path=config_path,
+    )
+    return settings
+
+
+def _database_url(config_path: Path, url: str) -> str:
+    """A relative SQLite path is relative to the project (the config folder's parent)."""
+    prefix = "sqlite+aiosqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/") and ":memory:" not in url:
+        path = (config_path.parent.parent / url[len(prefix) :]).resolve()
+        return prefix + str(path)
+    return url
+
+
+def load_agencies(path: Path, env: Mapping[str, str]) -> tuple[AgencyConfig, ...]:
+    data = _load_toml(path)
+    entries = data.get("agency", [])
+    if not isinstance(entries, list) or not entries:
+        raise ConfigError(str(path), "agency", "needs at least one [[agency]] table")
+    seen: set[str] = set()
+    out = []
+    for index, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            raise ConfigError(str(path), f"agency[{index}]", "must be a table")
+        code = entry.get("code")
+        if not isinstance(code, str) or not code:
+            raise ConfigError(str(path), f"agency[{index}].code", "is required")
+        agency = _agency(path, code, entry, env)
+        if agency.code in seen:
+            raise ConfigError(str(path), f"agency[{index}].code", f"{code} is listed twice")
+        seen.add(agency.code)
+        out.append(agency)
+    for agency in out:
+        if agency.parent and agency.parent not in seen:
+            raise ConfigError(
+                str(path),
+                f"agency {agency.code}.parent",
+                f"{agency.parent} is not in the directory",
+            )
+    return tuple(out)
+
+
+def _agency(
+    path: Path, code: str, entry: Mapping[str, Any], env: Mapping[str, str]
+) -> AgencyConfig:
+    env_prefix = "LIENTHONG_AGENCY_" + re.sub(r"[^A-Za-z0-9]", "_", code).upper() + "_"
+    r = _Reader(path, f"agency {code}.", entry, env)
+
+    def var(key: str) -> str:
+        return env_prefix + key.upper()
+
+    role = r.string("role", var("role"), "agency")
+    if role not in ROLES:
+        raise r._fail("role", f"{role!r} is not one of {', '.join(ROLES)}")
+    if role == "agency" and not AGENCY_CODE.match(code):
+        raise r._fail("code", f"{code!r} is not a QCVN 102 code like 000.00.00.H26")
+    if role != "agency" and not (AGENCY_CODE.match(code) or ACCOUNT_ID.match(code)):
+        raise r._fail("code", f"{code!r} is not a valid identity")
+    delivery = r.string("delivery", var("delivery"), "pull")
+    if delivery not in DELIVERY_MODES:
+        raise r._fail("delivery", f"{delivery!r} is not one of {', '.join(DELIVERY_MODES)}")
+    push_url = r.string("push_url", var("push_url"), "")
+    if delivery == "push" and not push_url.startswith(("http://", "https://")):
+        raise r._fail("push_url", "an http(s) URL is required when delivery = 'push'")
+
+    digest = r.string("credential_sha256", var("credential_sha256"), "")
+    credential_file = r.string("credential_file", var("credential_file"), "")
+    if credential_file:
+        digest = r.read_file("credential_file", _resolve(path, credential_file)).decode().strip()
+    if digest and not re.fullmatch(r"[0-9a-f]{64}", digest):
+        raise r._fail("credential_sha256", "must be 64 lowercase hex digits (a SHA-256)")
+
+    certificates = tuple(
+        r.read_file("certificates", _resolve(path, p))
+        for p in r.strings("certificates", var("certificates"))
+    )
+    if role == "agency" and not certificates:
+        raise r._fail("certificates", "an agency needs at least one signing certificate")
+    return AgencyConfig(
+        code=code,
+        name=r.string("name", var("name")),
+        role=role,  # checked against ROLES above
+        parent=r.string("parent", var("parent"), ""),
+        delivery=delivery,  # checked against DELIVERY_MODES above
+        push_url=push_url,
+        credential_sha256=digest,
+        certificates=certificates,
+    )

@@ -1,0 +1,186 @@
+"""The recipient side: the inbox, downloading packages, and transport acknowledgements."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hub.context import HubContext
+from hub.directory import Agency
+from hub.errors import BadRequest, NotFound
+from hub.states import PENDING, AckResult, Transport, on_ack, on_download
+from tracking.models import Blob, Delivery, Document, StatusRecord, utcnow
+from tracking.store import append_event
+
+MAX_WAIT_SECONDS = 60.0
+MAX_INBOX_LIMIT = 500
+
+
+def _item(delivery: Delivery, doc: Document, status: StatusRecord | None) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "delivery_id": delivery.id,
+        "kind": delivery.kind,
+        "document_id": doc.id,
+        "priority": delivery.priority,
+        "state": delivery.state,
+        "created_at": delivery.created_at.isoformat(),
+        "sender": doc.sender_code,
+        "edxml_document_id": doc.edxml_document_id,
+        "subject": doc.subject,
+    }
+    if status is None:
+        item["href"] = f"/v1/documents/{doc.id}"
+        item["package_sha256"] = doc.package_sha256
+    else:
+        item["href"] = f"/v1/status/{status.id}"
+        item["status_id"] = status.id
+        item["status_code"] = status.status_code
+        item["reporter"] = status.reporter_code
+        item["package_sha256"] = status.package_sha256
+    return item
+
+
+async def _pending(ctx: HubContext, caller: Agency, limit: int) -> list[dict[str, Any]]:
+    async with ctx.store.read() as session:
+        rows = await session.execute(
+            select(Delivery, Document, StatusRecord)
+            .join(Document, Document.id == Delivery.document_id)
+            .outerjoin(StatusRecord, StatusRecord.id == Delivery.status_id)
+            .where(
+                Delivery.recipient_code == caller.code,
+                Delivery.state.in_([s.value for s in PENDING]),
+            )
+            # hỏa tốc before thượng khẩn before khẩn before thường; oldest first within each.
+            .order_by(Delivery.priority.desc(), Delivery.created_at, Delivery.id)
+            .limit(limit)
+        )
+        return [_item(d, doc, st) for d, doc, st in rows]
+
+
+async def inbox(
+    ctx: HubContext, caller: Agency, *, limit: int = 100, wait: float = 0
+) -> list[dict[str, Any]]:
+    """Pending deliveries for *caller*; with *wait*, hold the request until one arrives."""
+    if not 1 <= limit <= MAX_INBOX_LIMIT:
+        raise BadRequest(f"limit must be between 1 and {MAX_INBOX_LIMIT}.")
+    if not 0 <= wait <= MAX_WAIT_SECONDS:
+        raise BadRequest(f"wait must be between 0 and {MAX_WAIT_SECONDS:g} seconds.")
+    deadline = time.monotonic() + wait
+    while True:
+        ticket = ctx.notifier.ticket(caller.code)
+        items = await _pending(ctx, caller, limit)
+        remaining = deadline - time.monotonic()
+        if items or remaining <= 0:
+            return items
+        if not await ctx.notifier.wait(ticket, remaining):
+            return []
+
+
+async def _mark_downloaded(session: AsyncSession, delivery: Delivery, actor: str) -> None:
+    new_state = on_download(Transport(delivery.state))
+    if new_state != delivery.state:
+        delivery.state = new_state
+        delivery.delivered_at = utcnow()
+        await append_event(
+            session,
+            "delivered",
+            actor,
+            document_id=delivery.document_id,
+            delivery_id=delivery.id,
+            detail={
+                "recipient": delivery.recipient_code,
+                "how": "downloaded",
+                "kind": delivery.kind,
+            },
+        )
+
+
+def _not_found(what: str, ident: str) -> NotFound:
+    # Same answer for "does not exist" and "not yours": ids are not an oracle.
+    return NotFound(f"No {what} {ident} is visible to you.")
+
+
+async def fetch_document(ctx: HubContext, caller: Agency, document_id: str) -> bytes:
+    """The exact bytes received, for the sender, a recipient or an auditor."""
+    async with ctx.store.write() as session:
+        doc = await session.get(Document, document_id)
+        if doc is None:
+            raise _not_found("document", document_id)
+        delivery = None
+        if caller.role == "agency" and caller.code != doc.sender_code:
+            delivery = (
+                await session.execute(
+                    select(Delivery).where(
+                        Delivery.document_id == doc.id,
+                        Delivery.kind == "document",
+                        Delivery.recipient_code == caller.code,
+                    )
+                )
+            ).scalar_one_or_none()
+            if delivery is None:
+                raise _not_found("document", document_id)
+        elif caller.role == "admin":
+            raise _not_found("document", document_id)
+        blob = await session.get(Blob, doc.package_sha256)
+        assert blob is not None
+        if delivery is not None:
+            await _mark_downloaded(session, delivery, caller.code)
+        return blob.data
+
+
+async def fetch_status(ctx: HubContext, caller: Agency, status_id: str) -> bytes:
+    """A status package, for its reporter, the party it was routed to, or an auditor."""
+    async with ctx.store.write() as session:
+        record = await session.get(StatusRecord, status_id)
+        allowed = record is not None and (
+            caller.role == "auditor" or caller.code in (record.reporter_code, record.target_code)
+        )
+        if record is None or not allowed:
+            raise _not_found("status package", status_id)
+        blob = await session.get(Blob, record.package_sha256)
+        assert blob is not None
+        if caller.code == record.target_code:
+            delivery = (
+                await session.execute(select(Delivery).where(Delivery.status_id == record.id))
+            ).scalar_one()
+            await _mark_downloaded(session, delivery, caller.code)
+        return blob.data
+
+
+async def acknowledge(
+    ctx: HubContext, caller: Agency, delivery_id: str, result: str, reason: str = ""
+) -> dict[str, Any]:
+    """Transport acknowledgement: ``done`` (stored) or ``fail`` (could not, with a reason)."""
+    try:
+        ack = AckResult(result)
+    except ValueError:
+        raise BadRequest("result must be 'done' or 'fail'.", code="request.invalid") from None
+    if ack is AckResult.FAIL and not reason.strip():
+        raise BadRequest("A 'fail' acknowledgement needs a reason.", code="request.invalid")
+    async with ctx.store.write() as session:
+        delivery = await session.get(Delivery, delivery_id)
+        if delivery is None or delivery.recipient_code != caller.code:
+            raise _not_found("delivery", delivery_id)
+        before = Transport(delivery.state)
+        after = on_ack(before, ack)  # raises Conflict on done-after-fail and the like
+        if after != before:
+            delivery.state = after
+            delivery.acked_at = utcnow()
+            delivery.ack_reason = reason.strip() or None
+            await append_event(
+                session,
+                "acknowledged" if ack is AckResult.DONE else "failed",
+                caller.code,
+                document_id=delivery.document_id,
+                delivery_id=delivery.id,
+                detail={
+                    "recipient": caller.code,
+                    "kind": delivery.kind,
+                    "result": ack.value,
+                    "reason": reason.strip(),
+                },
+            )
+        return {"delivery_id": delivery.id, "state": delivery.state, "changed": after != before}

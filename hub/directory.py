@@ -1,0 +1,122 @@
+"""The agency directory: who exists, their role, how they are delivered to, what they sign with.
+
+Loaded from ``agencies.toml`` at start-up, kept in memory for O(1) look-ups on the request path,
+and mirrored into the ``agencies`` table so that stored rows always point at a known agency.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hub.config import AgencyConfig, DeliveryMode, Role, credential_digest
+from hub.errors import ConfigError
+from signing.pki import fingerprint, load_certificates
+from tracking.models import Agency as AgencyRow
+from tracking.models import AgencyCertificate, utcnow
+
+
+@dataclass(frozen=True)
+class Agency:
+    code: str
+    name: str
+    role: Role
+    parent: str = ""
+    delivery: DeliveryMode = "pull"
+    push_url: str = ""
+    certificates: tuple[x509.Certificate, ...] = ()
+    credential_sha256: str = ""
+
+    @property
+    def can_exchange(self) -> bool:
+        """Only agencies send and receive packages; auditors and admins never appear in one."""
+        return self.role == "agency"
+
+
+class Directory:
+    def __init__(self, agencies: Iterable[Agency]) -> None:
+        self._by_code = {a.code: a for a in agencies}
+        self._by_credential = {
+            a.credential_sha256: a for a in self._by_code.values() if a.credential_sha256
+        }
+
+    @classmethod
+    def from_config(
+        cls, configs: Iterable[AgencyConfig], source: str = "agencies.toml"
+    ) -> Directory:
+        agencies = []
+        for c in configs:
+            certs: list[x509.Certificate] = []
+            for pem in c.certificates:
+                try:
+                    certs.extend(load_certificates(pem))
+                except ValueError as exc:
+                    raise ConfigError(source, f"agency {c.code}.certificates", str(exc)) from exc
+            agencies.append(
+                Agency(
+                    code=c.code,
+                    name=c.name,
+                    role=c.role,
+                    parent=c.parent,
+                    delivery=c.delivery,
+                    push_url=c.push_url,
+                    certificates=tuple(certs),
+                    credential_sha256=c.credential_sha256,
+                )
+            )
+        return cls(agencies)
+
+    def __iter__(self) -> Iterator[Agency]:
+        return iter(self._by_code.values())
+
+    def __len__(self) -> int:
+        return len(self._by_code)
+
+    def get(self, code: str) -> Agency | None:
+        return self._by_code.get(code)
+
+    def authenticate(self, token: str) -> Agency | None:
+        """The agency a bearer credential belongs to, or None."""
+        digest = credential_digest(token)
+        agency = self._by_credential.get(digest)
+        # The dict lookup already found it; compare again in constant time for good measure.
+        if agency is None or not hmac.compare_digest(agency.credential_sha256, digest):
+            return None
+        return agency
+
+    def children(self, code: str) -> list[Agency]:
+        return [a for a in self._by_code.values() if a.parent == code]
+
+
+async def sync_directory(session: AsyncSession, directory: Directory) -> None:
+    """Mirror the configured directory into the database (agencies are never deleted: old
+    documents still point at them)."""
+    now = utcnow()
+    for agency in directory:
+        await session.merge(
+            AgencyRow(
+                code=agency.code,
+                name=agency.name,
+                parent_code=agency.parent or None,
+                role=agency.role,
+                delivery_mode=agency.delivery,
+                push_url=agency.push_url or None,
+                credential_sha256=agency.credential_sha256 or None,
+                updated_at=now,
+            )
+        )
+    await session.flush()
+    for agency in directory:
+        for cert in agency.certificates:
+            await session.merge(
+                AgencyCertificate(
+                    fingerprint=fingerprint(cert),
+                    agency_code=agency.code,
+                    pem=cert.public_bytes(Encoding.PEM).decode("ascii"),
+                )
+            )

@@ -1,0 +1,414 @@
+"""Intake: the checks every package passes before the hub accepts it, and the one transaction
+that stores it (DESIGN §1 steps 1–7).
+
+Order matters. The package is parsed hardened, checked against the schema, and its signature is
+verified against the *caller's* registered certificates; from then on only the signed content is
+read. Only then is the signed ``From`` compared with the caller and the recipients resolved.
+A refused package leaves one ``rejected`` trace event and nothing else.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+
+from hub.context import HubContext
+from hub.directory import Agency
+from hub.edxml import schema
+from hub.edxml.model import DocumentPackage, StatusCode, StatusPackage
+from hub.edxml.reader import read_document, read_status
+from hub.errors import (
+    Forbidden,
+    LienthongError,
+    Problem,
+    RoutingError,
+    WrongPackageKind,
+)
+from hub.states import Business, apply_status
+from hub.states import Transport as T
+from hub.xmlsafe import parse
+from signing.pki import fingerprint
+from signing.xmldsig import Verified, verify_package
+from tracking.models import Delivery, Document, StatusRecord, utcnow
+from tracking.store import append_event, put_blob
+
+log = logging.getLogger(__name__)
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A package that passed parsing, schema and signature, read from its signed content."""
+
+    sha256: str
+    size: int
+    verified: Verified
+    warnings: tuple[Problem, ...]
+
+
+def check_package(
+    ctx: HubContext, caller: Agency, body: bytes, kind: schema.PackageKind
+) -> Checked:
+    """Steps 1–3: hardened parse, schema, signature against the caller's certificates."""
+    tree = parse(body)
+    found = schema.detect_kind(tree)
+    if found is not None and found != kind:
+        expected = (
+            "a document package (with To)"
+            if kind == "edoc"
+            else "a status package (with StatusCode)"
+        )
+        endpoint = "POST /v1/status" if found == "status" else "POST /v1/documents"
+        raise WrongPackageKind(
+            f"This endpoint takes {expected}; this is a {found} package: send it to {endpoint}."
+        )
+    report = schema.validate(tree, kind)
+    verified = verify_package(tree, caller.certificates, ctx.policy)
+    return Checked(hashlib.sha256(body).hexdigest(), len(body), verified, report.warnings)
+
+
+def _require_sender(caller: Agency, organ_id: str) -> None:
+    if not caller.can_exchange:
+        raise Forbidden(f"{caller.code} is an {caller.role} account; only agencies send packages.")
+    if organ_id != caller.code:
+        raise Forbidden(
+            f"The signed From/OrganId is {organ_id!r} but the credential belongs to {caller.code}. "
+            "An agency may only send in its own name.",
+            code="sender.mismatch",
+        )
+
+
+def _resolve_recipients(ctx: HubContext, pkg: DocumentPackage) -> list[Agency]:
+    """Step 4 for documents: every To is a known agency, named once, not the sender."""
+    out: list[Agency] = []
+    problems = []
+    seen: set[str] = set()
+    for index, to in enumerate(pkg.recipients, start=1):
+        path = f"/edXML/edXMLEnvelope/edXMLHeader/MessageHeader/To[{index}]/OrganId"
+        agency = ctx.directory.get(to.organ_id)
+        if to.organ_id in seen:
+            problems.append(Problem(f"{to.organ_id} is named twice", path=path))
+        elif agency is None or not agency.can_exchange:
+            problems.append(Problem(f"{to.organ_id} is not an agency this hub knows", path=path))
+        elif agency.code == pkg.sender.organ_id:
+            problems.append(Problem("the sender cannot send to itself", path=path))
+        else:
+            out.append(agency)
+        seen.add(to.organ_id)
+    if problems:
+        raise RoutingError(
+            "; ".join(p.message for p in problems)
+            + ". Check the To elements against the directory "
+            "(lienthong agencies list).",
+            problems=problems,
+        )
+    return out
+
+
+def _receipt(
+    ctx: HubContext, doc: Document, deliveries: list[Delivery], duplicate: bool
+) -> dict[str, Any]:
+    return {
+        "document_id": doc.id,
+        "duplicate": duplicate,
+        "deliveries": [
+            {"delivery_id": d.id, "recipient": d.recipient_code, "state": d.state}
+            for d in deliveries
+        ],
+        "receipt": {
+            "hub": ctx.hub_id,
+            "package_sha256": doc.package_sha256,
+            "size": doc.size,
+            "sender": doc.sender_code,
+            "received_at": doc.received_at.isoformat(),
+        },
+    }
+
+
+async def accept_document(ctx: HubContext, caller: Agency, body: bytes) -> dict[str, Any]:
+    """Check and store a document package; return the receipt (202)."""
+    checked = check_package(ctx, caller, body, "edoc")
+    pkg = read_document(checked.verified.signed_root)
+    _require_sender(caller, pkg.sender.organ_id)
+    recipients = _resolve_recipients(ctx, pkg)
+
+    async with ctx.store.write() as session:
+        existing = (
+            await session.execute(
+                select(Document).where(
+                    Document.sender_code == caller.code,
+                    Document.edxml_document_id == pkg.document_id,
+                    Document.business_type == int(pkg.business_type),
+                    Document.package_sha256 == checked.sha256,
+                )
+            )
+        ).scalar_one_or_none()
+        if existing is not None:
+            # A sender retrying after a lost answer gets the same receipt; nothing is stored twice.
+            rows = (
+                await session.execute(
+                    select(Delivery).where(
+                        Delivery.document_id == existing.id, Delivery.kind == "document"
+                    )
+                )
+            ).scalars()
+            return _receipt(ctx, existing, list(rows), duplicate=True)
+
+        now = utcnow()
+        await put_blob(session, checked.sha256, body)
+        doc = Document(
+            id=new_id(),
+            sender_code=caller.code,
+            edxml_document_id=pkg.document_id,
+            code_number=pkg.code.number,
+            code_notation=pkg.code.notation,
+            subject=pkg.subject,
+            priority=int(pkg.priority),
+            business_type=int(pkg.business_type),
+            due_date=pkg.due_date or None,
+            package_sha256=checked.sha256,
+            size=checked.size,
+            signer_fingerprint=fingerprint(checked.verified.certificate),
+            signature_method=checked.verified.signature_method,
+            received_at=now,
+        )
+        session.add(doc)
+        await session.flush()
+        await append_event(
+            session,
+            "received",
+            caller.code,
+            document_id=doc.id,
+            detail={
+                "package_sha256": checked.sha256,
+                "size": checked.size,
+                "edxml_document_id": pkg.document_id,
+                "code": f"{pkg.code.number}/{pkg.code.notation}",
+                "subject": pkg.subject,
+                "priority": int(pkg.priority),
+                "attachments": [
+                    {"name": a.name, "content_type": a.content_type} for a in pkg.attachments
+                ],
+            },
+        )
+        await append_event(
+            session,
+            "validated",
+            "hub",
+            document_id=doc.id,
+            detail={
+                "signature_method": checked.verified.signature_method,
+                "signer": fingerprint(checked.verified.certificate),
+                "warnings": [p.as_dict() for p in checked.warnings],
+            },
+        )
+        deliveries = []
+        for agency in recipients:
+            delivery = Delivery(
+                id=new_id(),
+                kind="document",
+                document_id=doc.id,
+                recipient_code=agency.code,
+                priority=int(pkg.priority),
+                state=T.QUEUED,
+                created_at=now,
+                attempts=0,
+                recall_pending=False,
+            )
+            session.add(delivery)
+            deliveries.append(delivery)
+        await session.flush()
+        await append_event(
+            session,
+            "stored",
+            "hub",
+            document_id=doc.id,
+            detail={"recipients": [a.code for a in recipients]},
+        )
+        for agency, delivery in zip(recipients, deliveries, strict=True):
+            await append_event(
+                session,
+                "queued",
+                "hub",
+                document_id=doc.id,
+                delivery_id=delivery.id,
+                detail={"recipient": agency.code, "mode": agency.delivery},
+            )
+    for agency in recipients:
+        ctx.notifier.notify(agency.code)
+    log.info(
+        "document accepted",
+        extra={"document_id": doc.id, "sender": caller.code, "recipients": len(recipients)},
+    )
+    return _receipt(ctx, doc, deliveries, duplicate=False)
+
+
+async def _find_reported_document(
+    session: Any, caller: Agency, status: StatusPackage
+) -> tuple[Document, Delivery]:
+    """The document a status is about, and the delivery (document → recipient) it moves.
+
+    For 13 (recall) the caller is the document's sender and ResponseFor/OrganId names the
+    recipient; for every other code the caller is a recipient and ResponseFor/OrganId the sender.
+    The answer is the same whether the document does not exist or is not the caller's to report
+    on, so nothing leaks.
+    """
+    rf = status.response_for
+    if status.status_code is StatusCode.RECALL_REQUEST:
+        sender, recipient = caller.code, rf.organ_id
+    else:
+        sender, recipient = rf.organ_id, caller.code
+    row = (
+        await session.execute(
+            select(Document, Delivery)
+            .join(Delivery, Delivery.document_id == Document.id)
+            .where(
+                Document.sender_code == sender,
+                Document.edxml_document_id == rf.document_id,
+                Delivery.kind == "document",
+                Delivery.recipient_code == recipient,
+            )
+            .order_by(Document.received_at.desc())
+            .limit(1)
+        )
+    ).first()
+    if row is None:
+        who = "sent by you to" if status.status_code is StatusCode.RECALL_REQUEST else "from"
+        raise RoutingError(
+            f"No document {rf.document_id!r} {who} {rf.organ_id} was delivered "
+            + ("" if status.status_code is StatusCode.RECALL_REQUEST else f"to {caller.code} ")
+            + "through this hub; check ResponseFor/OrganId and ResponseFor/DocumentId.",
+            code="status.document_unknown",
+        )
+    return row[0], row[1]
+
+
+async def accept_status(ctx: HubContext, caller: Agency, body: bytes) -> dict[str, Any]:
+    """Check a status package, move the business state, route it to the other side (202)."""
+    checked = check_package(ctx, caller, body, "status")
+    status = read_status(checked.verified.signed_root)
+    _require_sender(caller, status.reporter.organ_id)
+
+    async with ctx.store.write() as session:
+        doc, target_delivery = await _find_reported_document(session, caller, status)
+        existing = (
+            await session.execute(
+                select(StatusRecord).where(
+                    StatusRecord.reporter_code == caller.code,
+                    StatusRecord.package_sha256 == checked.sha256,
+                )
+            )
+        ).scalar_one_or_none()
+        if existing is not None:
+            delivery_id = (
+                await session.execute(select(Delivery.id).where(Delivery.status_id == existing.id))
+            ).scalar_one()
+            return _status_answer(existing, delivery_id, duplicate=True)
+
+        before = Business(
+            StatusCode(target_delivery.business_state) if target_delivery.business_state else None,
+            target_delivery.recall_pending,
+        )
+        after = apply_status(before, status.status_code)  # raises Conflict with the rule broken
+        target_delivery.business_state = after.code.value if after.code else None
+        target_delivery.recall_pending = after.recall_pending
+
+        # Reports go back to the sender; a recall request goes to the recipient.
+        route_to = (
+            target_delivery.recipient_code
+            if status.status_code is StatusCode.RECALL_REQUEST
+            else doc.sender_code
+        )
+        now = utcnow()
+        await put_blob(session, checked.sha256, body)
+        record = StatusRecord(
+            id=new_id(),
+            document_id=doc.id,
+            reporter_code=caller.code,
+            target_code=route_to,
+            recipient_code=target_delivery.recipient_code,
+            status_code=status.status_code.value,
+            description=status.description,
+            reported_at=status.timestamp,
+            package_sha256=checked.sha256,
+            received_at=now,
+        )
+        session.add(record)
+        await session.flush()
+        delivery = Delivery(
+            id=new_id(),
+            kind="status",
+            document_id=doc.id,
+            status_id=record.id,
+            recipient_code=route_to,
+            priority=doc.priority,
+            state=T.QUEUED,
+            created_at=now,
+            attempts=0,
+            recall_pending=False,
+        )
+        session.add(delivery)
+        await session.flush()
+        await append_event(
+            session,
+            "status",
+            caller.code,
+            document_id=doc.id,
+            delivery_id=target_delivery.id,
+            detail={
+                "status_id": record.id,
+                "code": status.status_code.value,
+                "meaning": status.status_code.meaning,
+                "description": status.description,
+                "reported_at": status.timestamp,
+                "package_sha256": checked.sha256,
+            },
+        )
+        await append_event(
+            session,
+            "queued",
+            "hub",
+            document_id=doc.id,
+            delivery_id=delivery.id,
+            detail={
+                "recipient": route_to,
+                "status_id": record.id,
+                "code": status.status_code.value,
+            },
+        )
+    ctx.notifier.notify(route_to)
+    return _status_answer(record, delivery.id, duplicate=False)
+
+
+def _status_answer(record: StatusRecord, delivery_id: str, duplicate: bool) -> dict[str, Any]:
+    return {
+        "status_id": record.id,
+        "document_id": record.document_id,
+        "code": record.status_code,
+        "duplicate": duplicate,
+        "delivery": {"delivery_id": delivery_id, "recipient": record.target_code},
+        "receipt": {
+            "package_sha256": record.package_sha256,
+            "received_at": record.received_at.isoformat(),
+        },
+    }
+
+
+async def record_rejection(
+    ctx: HubContext, actor: str, action: str, error: LienthongError, body: bytes | None = None
+) -> None:
+    """The one trace event a refused request leaves behind."""
+    detail: dict[str, Any] = {"action": action, "code": error.code, "detail": error.detail[:2000]}
+    if body is not None:
+        detail["package_sha256"] = hashlib.sha256(body).hexdigest()
+        detail["size"] = len(body)
+    async with ctx.store.write() as session:
+        await append_event(session, "rejected", actor, detail=detail)

@@ -1,0 +1,34 @@
+"""Wake long-polling inbox readers the moment work arrives for them (no busy polling)."""
+
+from __future__ import annotations
+
+import asyncio
+
+
+class InboxNotifier:
+    """One event per agency. ``ticket()`` before looking at the inbox, ``wait(ticket)`` after
+    finding it empty: a package committed in between is never missed."""
+
+    def __init__(self) -> None:
+        self._events: dict[str, asyncio.Event] = {}
+
+    def ticket(self, code: str) -> asyncio.Event:
+        event = self._events.get(code)
+        if event is None:
+            event = self._events[code] = asyncio.Event()
+        return event
+
+    def notify(self, code: str) -> None:
+        event = self._events.pop(code, None)
+        if event is not None:
+            event.set()
+
+    @staticmethod
+    async def wait(ticket: asyncio.Event, seconds: float) -> bool:
+        """True when woken, False when *seconds* passed first."""
+        try:
+            async with asyncio.timeout(seconds):
+                await ticket.wait()
+        except TimeoutError:
+            return False
+        return True

@@ -1,0 +1,119 @@
+"""The two state machines of a delivery (DESIGN §4). Pure: a state and an event in, a new state
+out or a :class:`Conflict` that says why not.
+
+Transport: ``queued → delivered → done | failed`` (``retrying``, ``expired`` and ``dead`` belong
+to push delivery and expiry). Business (edXML status codes): ``— → 01 → 02 | 03 → 04 → 05* → 06``
+and the recall handshake ``13 → 15 | 16``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from hub.edxml.model import StatusCode
+from hub.errors import Conflict
+
+
+class Transport(StrEnum):
+    QUEUED = "queued"
+    DELIVERED = "delivered"
+    DONE = "done"
+    FAILED = "failed"
+    RETRYING = "retrying"
+    EXPIRED = "expired"
+    DEAD = "dead"
+
+
+PENDING = (Transport.QUEUED, Transport.DELIVERED, Transport.RETRYING)
+
+
+class AckResult(StrEnum):
+    DONE = "done"
+    FAIL = "fail"
+
+
+def on_download(state: Transport) -> Transport:
+    """The recipient downloaded the package: a queued delivery is now delivered."""
+    return Transport.DELIVERED if state in (Transport.QUEUED, Transport.RETRYING) else state
+
+
+def on_ack(state: Transport, result: AckResult) -> Transport:
+    """The recipient acknowledged transport. Repeating the same acknowledgement is harmless."""
+    target = Transport.DONE if result is AckResult.DONE else Transport.FAILED
+    if state in PENDING:
+        return target
+    if state == target:
+        return state
+    raise Conflict(
+        f"The delivery is already {state.value}; it cannot be acknowledged as {result.value}.",
+        code="state.conflict",
+    )
+
+
+# Forward order of the ordinary flow. Steps may be skipped (03 and 05 often come back to back,
+# 01 is not always sent, 06 neither) but never taken backwards.
+_RANK = {
+    StatusCode.ARRIVED: 1,
+    StatusCode.ACCEPTED: 2,
+    StatusCode.ASSIGNED: 3,
+    StatusCode.IN_PROGRESS: 4,
+    StatusCode.FINISHED: 5,
+}
+RECALLED = StatusCode.RECALL_AGREED  # business state of a delivery whose recall was agreed
+
+
+@dataclass(frozen=True)
+class Business:
+    """Business state of one document at one recipient."""
+
+    code: StatusCode | None = None  # last status of the ordinary flow, or 15 once recalled
+    recall_pending: bool = False
+
+
+def _refuse(message: str, *, duplicate: bool = False) -> Conflict:
+    return Conflict(message, code="status.duplicate" if duplicate else "status.transition")
+
+
+def apply_status(current: Business, code: StatusCode) -> Business:
+    """The business state after *code*, or a :class:`Conflict` naming the rule it breaks."""
+    state = current.code
+    if state is RECALLED:
+        raise _refuse("The document was recalled at this recipient; no further status applies.")
+    if code is StatusCode.RECALL_REQUEST:
+        if current.recall_pending:
+            raise _refuse("A recall request is already pending for this recipient.", duplicate=True)
+        if state is StatusCode.REJECTED:
+            raise _refuse("The recipient rejected the document (02); there is nothing to recall.")
+        return Business(state, recall_pending=True)
+    if code in (StatusCode.RECALL_AGREED, StatusCode.RECALL_REFUSED):
+        if not current.recall_pending:
+            raise _refuse(
+                f"Status {code.value} answers a recall request (13), and none is pending."
+            )
+        return Business(RECALLED if code is StatusCode.RECALL_AGREED else state, False)
+    if state is StatusCode.REJECTED:
+        if code is StatusCode.REJECTED:
+            raise _refuse("The document was already rejected (02).", duplicate=True)
+        raise _refuse("The document was rejected (02); no further status applies.")
+    if state is StatusCode.FINISHED and code is StatusCode.FINISHED:
+        raise _refuse("The document was already reported finished (06).", duplicate=True)
+    if state is StatusCode.FINISHED:
+        raise _refuse("The document was reported finished (06); no further status applies.")
+    if code is StatusCode.REJECTED:
+        if state not in (None, StatusCode.ARRIVED):
+            assert state is not None
+            raise _refuse(
+                f"A document already at {state.value} ({state.meaning}) can no longer be "
+                "rejected; rejection (02) follows arrival (01)."
+            )
+        return Business(code, current.recall_pending)
+    if state is not None:
+        if code == state and code is not StatusCode.IN_PROGRESS:
+            raise _refuse(f"Status {code.value} was already reported.", duplicate=True)
+        if _RANK[code] < _RANK[state]:
+            raise _refuse(
+                f"Status {code.value} ({code.meaning}) cannot follow {state.value} "
+                f"({state.meaning}); statuses only move forward: 01, 03, 04, 05, 06."
+            )
+    return Business(code, current.recall_pending)

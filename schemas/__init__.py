@@ -1,0 +1,1 @@
+"""Data only: the edXML XSDs. This file lets the folder be found with importlib.resources."""

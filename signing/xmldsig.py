@@ -1,0 +1,680 @@
+"""Sign and verify edXML packages with XMLDSig (signxml).
+
+Where the signature goes (and the only shape :func:`verify_package` accepts)::
+
+    edXML
+    └─ edXML:edXMLEnvelope
+       └─ edXML:edXMLHeader
+          ├─ …
+          └─ ds:Signature                 enveloped, LAST child of the header
+             ├─ ds:SignedInfo
+             │  ├─ CanonicalizationMethod  exclusive C14N (C14N 1.0 / 1.1 accepted)
+             │  ├─ SignatureMethod         RSA-SHA256 (ECDSA-SHA256/384 for EC P-256/P-384)
+             │  └─ ds:Reference URI=""     exactly one; the whole document
+             │     ├─ Transforms           enveloped-signature + one C14N, nothing else
+             │     └─ DigestMethod         SHA-256
+             ├─ ds:SignatureValue
+             └─ ds:KeyInfo/ds:X509Data/ds:X509Certificate
+
+Verification is "see what is signed": :attr:`Verified.signed_root` is what the signature covers
+(signxml's ``signed_xml``, re-parsed from the canonical form, so comments are gone and text is
+never split) and is the tree to read from then on. Before signxml runs, the policy refuses what
+signxml would accept but recipients must not see (DESIGN.md §8): a Reference by Id, several
+References or Signatures, a Signature outside the envelope header, a ``ds:Object``, unknown
+transforms, SHA-1. The certificate in ``KeyInfo`` is only a hint: the registered certificate is
+pinned (``x509_cert``), and a ``KeyInfo`` certificate that is not registered is refused.
+
+signxml re-serialises and re-parses the tree it is given; it is handed a parser that resolves no
+entities, loads no DTD and never touches the network (the tree itself came from
+:func:`hub.xmlsafe.parse`).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import logging
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import cryptography.exceptions
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+from lxml import etree
+from signxml.algorithms import (
+    CanonicalizationMethod,
+    DigestAlgorithm,
+    SignatureConstructionMethod,
+    SignatureMethod,
+)
+from signxml.exceptions import InvalidCertificate, InvalidDigest, InvalidInput, SignXMLException
+from signxml.signer import XMLSigner
+from signxml.verifier import SignatureConfiguration, XMLVerifier
+
+from hub import xmlsafe
+from hub.errors import LienthongError, Problem, SignatureError
+from signing import pki
+
+__all__ = [
+    "DS_NS",
+    "EDXML_NS",
+    "SignaturePolicy",
+    "Verified",
+    "sign_package",
+    "verify_package",
+]
+
+log = logging.getLogger(__name__)
+
+EDXML_NS = "http://www.mic.gov.vn/TBT/QCVN_102_2016"
+DS_NS = "http://www.w3.org/2000/09/xmldsig#"
+
+_E = f"{{{EDXML_NS}}}"
+_DS = f"{{{DS_NS}}}"
+_NSMAP = {"ds": DS_NS}
+
+ENVELOPED = SignatureConstructionMethod.enveloped.value
+C14N_METHODS: frozenset[str] = frozenset(m.value for m in CanonicalizationMethod)
+
+RSA_SHA1 = SignatureMethod.RSA_SHA1.value
+SHA1 = DigestAlgorithm.SHA1.value
+
+DEFAULT_SIGNATURE_METHODS: frozenset[str] = frozenset(
+    m.value
+    for m in (
+        SignatureMethod.RSA_SHA256,
+        SignatureMethod.RSA_SHA384,
+        SignatureMethod.RSA_SHA512,
+        SignatureMethod.SHA256_RSA_MGF1,  # RSA-PSS
+        SignatureMethod.SHA384_RSA_MGF1,
+        SignatureMethod.SHA512_RSA_MGF1,
+        SignatureMethod.ECDSA_SHA256,
+        SignatureMethod.ECDSA_SHA384,
+    )
+)
+DEFAULT_DIGEST_METHODS: frozenset[str] = frozenset(
+    m.value for m in (DigestAlgorithm.SHA256, DigestAlgorithm.SHA384, DigestAlgorithm.SHA512)
+)
+DEFAULT_EC_CURVES: frozenset[str] = frozenset({"secp256r1", "secp384r1"})
+
+
+def _is_sha1(uri: str) -> bool:
+    return uri.lower().endswith(("sha1", "sha1-rsa-mgf1"))
+
+
+@dataclass(frozen=True)
+class SignaturePolicy:
+    """What the hub accepts in a package signature. Frozen, safe defaults.
+
+    ``allow_sha1`` is the one switch for legacy senders (the SDK writes rsa-sha1): it adds
+    rsa-sha1 and the SHA-1 digest to whatever else is allowed. Putting a SHA-1 algorithm in the
+    sets directly is refused, so SHA-1 can never be let in by accident.
+    """
+
+    allow_sha1: bool = False
+    signature_methods: frozenset[str] = DEFAULT_SIGNATURE_METHODS
+    digest_methods: frozenset[str] = DEFAULT_DIGEST_METHODS
+    c14n_methods: frozenset[str] = C14N_METHODS
+    min_rsa_bits: int = 2048
+    ec_curves: frozenset[str] = DEFAULT_EC_CURVES
+
+    def __post_init__(self) -> None:
+        known_sm = {m.value for m in SignatureMethod if not m.name.startswith(("HMAC", "DSA"))}
+        known_dm = {m.value for m in DigestAlgorithm}
+        for name, values, known in (
+            ("signature_methods", self.signature_methods, known_sm),
+            ("digest_methods", self.digest_methods, known_dm),
+            ("c14n_methods", self.c14n_methods, C14N_METHODS),
+        ):
+            unknown = sorted(set(values) - known)
+            if unknown:
+                raise ValueError(f"SignaturePolicy.{name}: unsupported algorithm(s) {unknown}")
+            sha1 = sorted(v for v in values if _is_sha1(v))
+            if sha1:
+                raise ValueError(
+                    f"SignaturePolicy.{name} lists SHA-1 algorithm(s) {sha1}; "
+                    "use allow_sha1=True for legacy senders instead"
+                )
+
+    @property
+    def allowed_signature_methods(self) -> frozenset[str]:
+        return self.signature_methods | ({RSA_SHA1} if self.allow_sha1 else set())
+
+    @property
+    def allowed_digest_methods(self) -> frozenset[str]:
+        return self.digest_methods | ({SHA1} if self.allow_sha1 else set())
+
+
+@dataclass(frozen=True)
+class Verified:
+    """The outcome of a successful verification."""
+
+    signed_root: etree._Element
+    """ONLY what the signature covers (signxml's ``signed_xml``): read the package from this."""
+    certificate: x509.Certificate
+    """The registered certificate that verified the signature."""
+    signature_method: str
+    """SignatureMethod algorithm URI."""
+    digest_method: str
+    """DigestMethod algorithm URI of the single Reference."""
+    c14n_method: str = field(default="")
+    """CanonicalizationMethod algorithm URI of SignedInfo."""
+
+
+# -- signing ---------------------------------------------------------------------------------
+
+
+def sign_package(
+    package: bytes,
+    key_pem: bytes | PrivateKeyTypes,
+    cert_pem: bytes | x509.Certificate,
+) -> bytes:
+    """Sign an unsigned edXML package; returns the signed bytes (UTF-8, with XML declaration).
+
+    The signature is enveloped, the last child of ``edXML:edXMLHeader``, one Reference
+    ``URI=""`` with enveloped-signature + exclusive C14N, SHA-256 digest, RSA-SHA256 (RSA key)
+    or ECDSA-SHA256/384 (EC P-256/P-384 key), and the certificate in KeyInfo.
+
+    *key_pem* and *cert_pem* are PEM bytes, or already-loaded objects: loading an RSA key
+    spends ~30 ms validating it, so a caller signing many packages loads it once
+    (:func:`signing.pki.load_private_key`) and passes the object.
+
+    Refuses (:class:`ValueError`) a package that is not well-formed, already carries a
+    signature, or has no ``edXMLHeader``; and a key that does not match the certificate.
+    """
+    try:
+        tree = xmlsafe.parse(package)
+    except LienthongError as exc:
+        raise ValueError(f"cannot sign: {exc.detail}") from exc
+    root = tree.getroot()
+    if root.tag != f"{_E}edXML":
+        raise ValueError(
+            f"cannot sign: the root element is {_name(root)}, expected edXML in {EDXML_NS}"
+        )
+    header = root.find(f"{_E}edXMLEnvelope/{_E}edXMLHeader")
+    if header is None:
+        raise ValueError("cannot sign: the package has no edXML:edXMLEnvelope/edXML:edXMLHeader")
+    existing = next(root.iter(f"{_DS}Signature"), None)
+    if existing is not None:
+        raise ValueError(
+            f"cannot sign: the package already carries a signature at {_where(existing)}"
+        )
+    legacy = next(root.iter(f"{_E}Signature"), None)
+    if legacy is not None:
+        raise ValueError(
+            f"cannot sign: the package carries an SDK-style Signature in the edXML namespace at "
+            f"{_where(legacy)}; remove it first (it is no XMLDSig signature)"
+        )
+    for attr in ("Id", "ID", "id"):
+        if root.get(attr) is not None:  # signxml would then reference "#<id>" instead of ""
+            raise ValueError(f"cannot sign: the edXML root carries an {attr} attribute; remove it")
+
+    cert = cert_pem if isinstance(cert_pem, x509.Certificate) else pki.load_certificate(cert_pem)
+    loaded = pki.load_private_key(key_pem) if isinstance(key_pem, bytes) else key_pem
+    key, sign_alg = _signing_key(loaded, cert)
+
+    placeholder = etree.Element(f"{_DS}Signature", nsmap=_NSMAP)
+    placeholder.set("Id", "placeholder")
+    _append_indented(header, placeholder)
+
+    signer = XMLSigner(
+        method=SignatureConstructionMethod.enveloped,
+        signature_algorithm=sign_alg,
+        digest_algorithm=DigestAlgorithm.SHA256,
+        c14n_algorithm=CanonicalizationMethod.EXCLUSIVE_XML_CANONICALIZATION_1_0,
+    )
+    try:
+        signed = signer.sign(root, key=key, cert=[cert])
+    except (SignXMLException, ValueError, etree.LxmlError) as exc:
+        raise ValueError(f"cannot sign: {exc}") from exc
+    out = b'<?xml version="1.0" encoding="UTF-8"?>\n' + etree.tostring(signed, encoding="UTF-8")
+
+    # Self-check: what we emit must pass our own policy and verify with this certificate.
+    try:
+        verify_package(xmlsafe.parse(out), [cert])
+    except SignatureError as exc:
+        raise ValueError(f"cannot sign: the signature made would be refused: {exc.detail}") from exc
+    return out
+
+
+def _signing_key(
+    key: PrivateKeyTypes, cert: x509.Certificate
+) -> tuple[rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey, SignatureMethod]:
+    """The key, checked against the certificate, and the signature method that fits it."""
+    public = cert.public_key()
+    der = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
+        raise ValueError(f"cannot sign: a {type(key).__name__} is not an RSA or EC private key")
+    if key.public_key().public_bytes(*der) != public.public_bytes(*der):
+        raise ValueError(
+            "cannot sign: the private key does not belong to the certificate "
+            f"({cert.subject.rfc4514_string()})"
+        )
+    if isinstance(key, rsa.RSAPrivateKey):
+        if key.key_size < 2048:
+            raise ValueError(f"cannot sign: the RSA key has {key.key_size} bits; 2048 needed")
+        return key, SignatureMethod.RSA_SHA256
+    if key.curve.name == "secp256r1":
+        return key, SignatureMethod.ECDSA_SHA256
+    if key.curve.name == "secp384r1":
+        return key, SignatureMethod.ECDSA_SHA384
+    raise ValueError(f"cannot sign: EC curve {key.curve.name} is not supported (P-256, P-384)")
+
+
+def _append_indented(parent: etree._Element, child: etree._Element) -> None:
+    """Append *child* as the last child of *parent*, keeping the document's indentation."""
+    if len(parent):
+        last = parent[-1]
+        child_indent, closing = parent.text, last.tail
+        if _blank(child_indent) and _blank(closing):
+            last.tail, child.tail = child_indent, closing
+    parent.append(child)
+
+
+def _blank(text: str | None) -> bool:
+    return text is not None and "\n" in text and not text.strip()
+
+
+# -- verifying -------------------------------------------------------------------------------
+
+
+def verify_package(
+    tree: etree._ElementTree,
+    certificates: Sequence[x509.Certificate],
+    policy: SignaturePolicy = SignaturePolicy(),  # frozen, so a safe default
+    *,
+    at: dt.datetime | None = None,
+) -> Verified:
+    """Verify the package signature against the sender's registered *certificates*.
+
+    *tree* comes from :func:`hub.xmlsafe.parse`. Each registered certificate is tried in turn
+    (key rotation), pinned, so that ``KeyInfo`` is never trusted by itself. *at* is the time at
+    which certificate validity is judged (default: now; an auditor re-verifying an old package
+    passes the submission time).
+
+    Raises :class:`~hub.errors.SignatureError` with code ``signature.missing``,
+    ``signature.policy``, ``signature.untrusted`` or ``signature.invalid``.
+    """
+    root = tree.getroot() if isinstance(tree, etree._ElementTree) else tree
+    signature = _find_signature(root)
+    algorithms = _check_policy(root, signature, policy)
+    candidates = _candidates(signature, certificates, policy)
+
+    config = SignatureConfiguration(
+        require_x509=True,
+        location=".//",  # exactly one ds:Signature exists, checked above
+        expect_references=1,
+        signature_methods=frozenset(SignatureMethod(m) for m in policy.allowed_signature_methods),
+        digest_algorithms=frozenset(DigestAlgorithm(m) for m in policy.allowed_digest_methods),
+        verification_time=at,
+    )
+    failures: list[tuple[x509.Certificate, Exception, str]] = []
+    for cert in candidates:
+        try:
+            result = XMLVerifier().verify(
+                root,
+                x509_cert=cert,
+                parser=_reparser(),
+                expect_config=config,
+                validate_schema=True,
+            )
+        except InvalidCertificate as exc:
+            failures.append((cert, exc, "untrusted"))
+            continue
+        except InvalidDigest as exc:
+            failures.append((cert, exc, "digest"))
+            continue
+        except cryptography.exceptions.InvalidSignature as exc:  # signxml's InvalidSignature too
+            failures.append((cert, exc, "signature"))
+            continue
+        except etree.DocumentInvalid as exc:
+            raise _error(
+                "signature.policy",
+                f"The Signature element does not match the XMLDSig schema: {exc}",
+                signature,
+            ) from exc
+        except (InvalidInput, SignXMLException, ValueError, etree.LxmlError) as exc:
+            failures.append((cert, exc, "input"))
+            continue
+        if isinstance(result, list) or result.signed_xml is None:  # pragma: no cover - 1 ref
+            raise _error("signature.invalid", "The signed content could not be read.", signature)
+        log.debug(
+            "package signature verified",
+            extra={"certificate": pki.fingerprint(cert), "signature_method": algorithms[0]},
+        )
+        return Verified(
+            signed_root=result.signed_xml,
+            certificate=cert,
+            signature_method=algorithms[0],
+            digest_method=algorithms[1],
+            c14n_method=algorithms[2],
+        )
+    raise _rotation_failure(failures, signature)
+
+
+def _find_signature(root: etree._Element) -> etree._Element:
+    signatures = list(root.iter(f"{_DS}Signature"))
+    if not signatures:
+        others = [el for el in root.iter("{*}Signature") if el.tag != f"{_DS}Signature"]
+        if others:
+            el = others[0]
+            ns = etree.QName(el).namespace
+            if ns == EDXML_NS:
+                what = (
+                    f"a <Signature> element in the edXML namespace ({EDXML_NS}), as the official "
+                    "SDK samples write it (unprefixed under the default edXML namespace)"
+                )
+            elif ns is None:
+                what = "a <Signature> element in no namespace"
+            else:
+                what = f"a <Signature> element in the namespace {ns}"
+            raise _error(
+                "signature.missing",
+                f"The package carries {what} at {_where(el)}. That is no XMLDSig signature to "
+                f"any library: the Signature element and everything in it must be in the XMLDSig "
+                f'namespace {DS_NS}, e.g. <ds:Signature xmlns:ds="{DS_NS}"> as the last child of '
+                "edXML:edXMLHeader. Re-sign the package with an XMLDSig library.",
+                el,
+            )
+        raise _error(
+            "signature.missing",
+            "The package carries no XMLDSig signature. Sign it with an enveloped "
+            f"<ds:Signature> (namespace {DS_NS}) as the last child of edXML:edXMLHeader.",
+            root,
+        )
+    if len(signatures) > 1:
+        where = ", ".join(_where(s) for s in signatures)
+        raise _error(
+            "signature.policy",
+            f"The package carries {len(signatures)} XMLDSig Signatures ({where}); exactly one is "
+            "accepted, as the last child of edXML:edXMLHeader.",
+            signatures[1],
+        )
+    return signatures[0]
+
+
+def _check_policy(
+    root: etree._Element, signature: etree._Element, policy: SignaturePolicy
+) -> tuple[str, str, str]:
+    """Refuse every shape the hub does not accept; returns (signature, digest, c14n) URIs."""
+    parent = signature.getparent()
+    header_ok = (
+        parent is not None
+        and parent.tag in (f"{_E}edXMLHeader", f"{_E}edXMLEnvelope")
+        and root.tag == f"{_E}edXML"
+    )
+    if header_ok and parent is not None and parent.tag == f"{_E}edXMLHeader":
+        envelope = parent.getparent()
+        header_ok = envelope is not None and envelope.tag == f"{_E}edXMLEnvelope"
+        parent = envelope
+    if header_ok and parent is not None:
+        header_ok = parent.getparent() is root
+    if not header_ok:
+        raise _error(
+            "signature.policy",
+            f"The signature is at {_where(signature)}; it must be the last child of "
+            "edXML:edXMLHeader (/edXML/edXMLEnvelope/edXMLHeader/Signature).",
+            signature,
+        )
+
+    for obj in root.iter(f"{_DS}Object"):
+        raise _error(
+            "signature.policy",
+            f"The package carries a ds:Object at {_where(obj)}; content inside a signature is "
+            "not accepted (it can hide what was really signed). Remove it.",
+            obj,
+        )
+
+    signed_infos = signature.findall(f"{_DS}SignedInfo")
+    if len(signed_infos) != 1:
+        raise _error(
+            "signature.policy",
+            f"The signature has {len(signed_infos)} ds:SignedInfo elements; exactly one expected.",
+            signature,
+        )
+    signed_info = signed_infos[0]
+
+    c14n_el = signed_info.find(f"{_DS}CanonicalizationMethod")
+    c14n = c14n_el.get("Algorithm", "") if c14n_el is not None else ""
+    if c14n not in policy.c14n_methods:
+        raise _error(
+            "signature.policy",
+            f"CanonicalizationMethod is {c14n or '(missing)'!r}; expected one of "
+            f"{_list(policy.c14n_methods)}.",
+            c14n_el if c14n_el is not None else signed_info,
+        )
+
+    sm_el = signed_info.find(f"{_DS}SignatureMethod")
+    sm = sm_el.get("Algorithm", "") if sm_el is not None else ""
+    if sm not in policy.allowed_signature_methods:
+        why = (
+            " SHA-1 is refused unless the sending agency is explicitly marked legacy."
+            if _is_sha1(sm)
+            else ""
+        )
+        raise _error(
+            "signature.policy",
+            f"SignatureMethod is {sm or '(missing)'!r}.{why} Expected one of "
+            f"{_list(policy.allowed_signature_methods)}.",
+            sm_el if sm_el is not None else signed_info,
+        )
+
+    references = signed_info.findall(f"{_DS}Reference")
+    if len(references) != 1:
+        raise _error(
+            "signature.policy",
+            f"The signature has {len(references)} ds:Reference elements; exactly one is "
+            'accepted, with URI="" (the whole package).',
+            signed_info,
+        )
+    reference = references[0]
+    uri = reference.get("URI")
+    if uri != "":
+        shown = "no URI attribute" if uri is None else f'URI="{uri}"'
+        raise _error(
+            "signature.policy",
+            f'The signature Reference has {shown}; only URI="" (the whole package, enveloped) '
+            "is accepted: a signature over part of the package lets unsigned content through.",
+            reference,
+        )
+
+    transforms = [
+        t.get("Algorithm", "") for t in reference.iterfind(f"{_DS}Transforms/{_DS}Transform")
+    ]
+    unexpected = [t for t in transforms if t != ENVELOPED and t not in policy.c14n_methods]
+    if unexpected or transforms.count(ENVELOPED) != 1 or len(transforms) > 2:
+        raise _error(
+            "signature.policy",
+            f"The Reference transforms are {transforms}; expected the enveloped-signature "
+            f"transform ({ENVELOPED}) plus at most one canonicalization "
+            f"({_list(policy.c14n_methods)}).",
+            reference,
+        )
+
+    dm_el = reference.find(f"{_DS}DigestMethod")
+    dm = dm_el.get("Algorithm", "") if dm_el is not None else ""
+    if dm not in policy.allowed_digest_methods:
+        why = (
+            " SHA-1 is refused unless the sending agency is explicitly marked legacy."
+            if _is_sha1(dm)
+            else ""
+        )
+        raise _error(
+            "signature.policy",
+            f"DigestMethod is {dm or '(missing)'!r}.{why} Expected one of "
+            f"{_list(policy.allowed_digest_methods)}.",
+            dm_el if dm_el is not None else reference,
+        )
+    return sm, dm, c14n
+
+
+def _candidates(
+    signature: etree._Element,
+    certificates: Sequence[x509.Certificate],
+    policy: SignaturePolicy,
+) -> list[x509.Certificate]:
+    """The registered certificates worth trying, after the KeyInfo and key-strength checks."""
+    if not certificates:
+        raise _error(
+            "signature.untrusted",
+            "No signing certificate is registered for the sender; register one before sending.",
+            signature,
+        )
+    candidates = list(certificates)
+    cert_els = signature.findall(f"{_DS}KeyInfo/{_DS}X509Data/{_DS}X509Certificate")
+    if cert_els:
+        offered: list[bytes] = []
+        for el in cert_els:
+            try:
+                offered.append(base64.b64decode("".join((el.text or "").split()), validate=True))
+            except (binascii.Error, ValueError) as exc:
+                raise _error(
+                    "signature.untrusted",
+                    "The X509Certificate in the signature's KeyInfo is not valid base64.",
+                    el,
+                ) from exc
+        der = serialization.Encoding.DER
+        candidates = [c for c in certificates if c.public_bytes(der) in offered]
+        if not candidates:
+            raise _error(
+                "signature.untrusted",
+                f"The certificate in the signature's KeyInfo ({_describe_der(offered[0])}) is not "
+                "one of the sender's registered certificates "
+                f"({', '.join(_describe(c) for c in certificates)}). Sign with a registered "
+                "certificate, or register this one.",
+                cert_els[0],
+            )
+
+    usable: list[x509.Certificate] = []
+    weak: list[str] = []
+    for cert in candidates:
+        problem = _key_problem(cert, policy)
+        if problem:
+            weak.append(f"{_describe(cert)}: {problem}")
+        else:
+            usable.append(cert)
+    if not usable:
+        raise _error(
+            "signature.policy",
+            f"The signing certificate's key is not accepted: {'; '.join(weak)}.",
+            signature,
+        )
+    return usable
+
+
+def _key_problem(cert: x509.Certificate, policy: SignaturePolicy) -> str | None:
+    key = cert.public_key()
+    if isinstance(key, rsa.RSAPublicKey):
+        if key.key_size < policy.min_rsa_bits:
+            return f"RSA key of {key.key_size} bits, at least {policy.min_rsa_bits} required"
+        return None
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        if key.curve.name not in policy.ec_curves:
+            return f"EC curve {key.curve.name}, expected one of {sorted(policy.ec_curves)}"
+        return None
+    return f"{type(key).__name__} keys are not accepted (RSA or EC only)"
+
+
+def _rotation_failure(
+    failures: list[tuple[x509.Certificate, Exception, str]], signature: etree._Element
+) -> SignatureError:
+    tried = "; ".join(f"{_describe(c)}: {_reason(e, kind)}" for c, e, kind in failures)
+    last = failures[-1][1] if failures else None
+    if failures and all(kind == "untrusted" for _, _, kind in failures):
+        err = _error(
+            "signature.untrusted",
+            f"The signing certificate is not valid at the verification time ({tried}).",
+            signature,
+        )
+    elif any(kind == "digest" for _, _, kind in failures):
+        err = _error(
+            "signature.invalid",
+            "The package content does not match its signature: it was changed after signing "
+            f"({tried}).",
+            signature,
+        )
+    else:
+        err = _error(
+            "signature.invalid",
+            "The signature does not verify with any registered certificate of the sender "
+            f"({tried}).",
+            signature,
+        )
+    err.__cause__ = last
+    return err
+
+
+def _reason(exc: Exception, kind: str) -> str:
+    if kind == "digest":
+        return "digest mismatch"
+    if kind == "signature":
+        return "signature value does not verify with this certificate's key"
+    return str(exc) or type(exc).__name__
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+_local = threading.local()
+
+
+def _reparser() -> etree.XMLParser:
+    """The parser signxml re-parses our (already hardened) tree with: no entities, no DTD, no
+    network. ``huge_tree`` so that it accepts whatever the caller's hardened parse accepted (it
+    only ever sees serialisations of trees already in memory). One per thread."""
+    parser: etree.XMLParser | None = getattr(_local, "parser", None)
+    if parser is None:
+        parser = etree.XMLParser(
+            resolve_entities=False,
+            no_network=True,
+            load_dtd=False,
+            dtd_validation=False,
+            huge_tree=True,
+            remove_comments=False,
+            remove_pis=False,
+            remove_blank_text=False,
+            collect_ids=False,
+        )
+        _local.parser = parser
+    return parser
+
+
+def _list(values: frozenset[str]) -> str:
+    return ", ".join(sorted(values))
+
+
+def _name(el: etree._Element) -> str:
+    return etree.QName(el).localname if isinstance(el.tag, str) else str(el.tag)
+
+
+def _where(el: etree._Element) -> str:
+    parts = [_name(a) for a in reversed(list(el.iterancestors()))] + [_name(el)]
+    path = "/" + "/".join(parts)
+    return f"{path} (line {el.sourceline})" if el.sourceline else path
+
+
+def _path(el: etree._Element) -> str:
+    return "/" + "/".join([_name(a) for a in reversed(list(el.iterancestors()))] + [_name(el)])
+
+
+def _error(code: str, detail: str, el: etree._Element) -> SignatureError:
+    line = el.sourceline if isinstance(el.sourceline, int) else None
+    return SignatureError(detail, code=code, problems=[Problem(detail, path=_path(el), line=line)])
+
+
+def _describe(cert: x509.Certificate) -> str:
+    try:
+        subject = cert.subject.rfc4514_string()
+    except ValueError:  # pragma: no cover - malformed subject
+        subject = "<unreadable subject>"
+    return f"{subject}, {pki.fingerprint(cert)}"
+
+
+def _describe_der(der: bytes) -> str:
+    try:
+        return _describe(x509.load_der_x509_certificate(der))
+    except ValueError:
+        return "an unreadable certificate"

@@ -1,0 +1,175 @@
+"""SQLAlchemy 2 models. The Alembic migrations in ``tracking/migrations`` create exactly these.
+
+Package bytes live once in ``blobs``, addressed by their SHA-256: documents and status packages
+point at them, so the exact bytes a sender signed are what every recipient and auditor gets.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in, aware UTC datetimes out, on every backend."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Agency(Base):
+    __tablename__ = "agencies"
+
+    code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(500))
+    parent_code: Mapped[str | None] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(16))
+    delivery_mode: Mapped[str] = mapped_column(String(16))
+    push_url: Mapped[str | None] = mapped_column(String(1000))
+    credential_sha256: Mapped[str | None] = mapped_column(String(64), index=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class AgencyCertificate(Base):
+    __tablename__ = "agency_certificates"
+
+    fingerprint: Mapped[str] = mapped_column(String(80), primary_key=True)
+    agency_code: Mapped[str] = mapped_column(ForeignKey("agencies.code"), index=True)
+    pem: Mapped[str] = mapped_column(Text)
+
+
+class Blob(Base):
+    __tablename__ = "blobs"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class Document(Base):
+    __tablename__ = "documents"
+    __table_args__ = (
+        # De-duplication of retried submissions (DESIGN §1 step 5).
+        UniqueConstraint(
+            "sender_code",
+            "edxml_document_id",
+            "business_type",
+            "package_sha256",
+            name="uq_documents_dedup",
+        ),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    sender_code: Mapped[str] = mapped_column(ForeignKey("agencies.code"), index=True)
+    edxml_document_id: Mapped[str] = mapped_column(String(500), index=True)
+    code_number: Mapped[str] = mapped_column(String(64))
+    code_notation: Mapped[str] = mapped_column(String(100))
+    subject: Mapped[str] = mapped_column(Text)
+    priority: Mapped[int] = mapped_column(Integer)
+    business_type: Mapped[int] = mapped_column(Integer)
+    due_date: Mapped[str | None] = mapped_column(String(20))
+    package_sha256: Mapped[str] = mapped_column(ForeignKey("blobs.sha256"))
+    size: Mapped[int] = mapped_column(Integer)
+    signer_fingerprint: Mapped[str] = mapped_column(String(80))
+    signature_method: Mapped[str] = mapped_column(String(200))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class StatusRecord(Base):
+    __tablename__ = "status_packages"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    document_id: Mapped[str] = mapped_column(ForeignKey("documents.id"), index=True)
+    reporter_code: Mapped[str] = mapped_column(ForeignKey("agencies.code"))
+    target_code: Mapped[str] = mapped_column(ForeignKey("agencies.code"))
+    # The document recipient the status is about (the reporter, except for 13).
+    recipient_code: Mapped[str] = mapped_column(ForeignKey("agencies.code"))
+    status_code: Mapped[str] = mapped_column(String(2))
+    description: Mapped[str] = mapped_column(Text)
+    reported_at: Mapped[str] = mapped_column(String(32))
+    package_sha256: Mapped[str] = mapped_column(ForeignKey("blobs.sha256"))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Delivery(Base):
+    """One package for one recipient: a document to a To, or a status back to the other side."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        Index("ix_deliveries_inbox", "recipient_code", "state", "priority", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # "document" | "status"
+    document_id: Mapped[str] = mapped_column(ForeignKey("documents.id"), index=True)
+    status_id: Mapped[str | None] = mapped_column(ForeignKey("status_packages.id"))
+    recipient_code: Mapped[str] = mapped_column(ForeignKey("agencies.code"))
+    priority: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(16))  # transport state (hub.states.Transport)
+    # Business state of a document delivery: the last status code the recipient reported.
+    business_state: Mapped[str | None] = mapped_column(String(2))
+    recall_pending: Mapped[bool] = mapped_column(default=False)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    ack_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    acked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class TraceEvent(Base):
+    """Append-only. Each event carries the hash of the one before it (``tracking.chain``)."""
+
+    __tablename__ = "trace_events"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    kind: Mapped[str] = mapped_column(String(40))
+    actor: Mapped[str] = mapped_column(String(64))
+    document_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    delivery_id: Mapped[str | None] = mapped_column(String(40))
+    detail: Mapped[str] = mapped_column(Text)  # canonical JSON
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
