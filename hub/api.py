@@ -24,8 +24,8 @@ log = logging.getLogger(__name__)
 CONTEXT = web.AppKey("context", HubContext)
 MAX_BODY = web.AppKey("max_body", int)
 OPENAPI = web.AppKey("openapi", bytes)
-CALLER = "lienthong.caller"
-BODY = "lienthong.body"
+CALLER = web.RequestKey("caller", Agency)
+BODY = web.RequestKey("body", bytes)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

@@ -67,7 +67,6 @@ def check(tree: etree._ElementTree, kind: PackageKind) -> Report:
     header = _message_header(root)
     if header is not None:
         errors += _header_cardinality(header, _HEADER_RULES[kind])
-        errors += _duplicate_recipients(header)
         _status_description(header, kind, errors, warnings)
     errors += _signature_slot(root)
     _organ_ids(root, header, errors, warnings)
@@ -562,26 +561,6 @@ def _header_cardinality(header: etree._Element, rules: _HeaderRules) -> list[Pro
     return problems
 
 
-def _duplicate_recipients(header: etree._Element) -> list[Problem]:
-    """One To per recipient: a repeated OrganId would deliver the document twice."""
-    problems: list[Problem] = []
-    first_line: dict[str, int | None] = {}
-    for to in header.findall(_q("To")):
-        organ_id = to.find(_q("OrganId"))
-        value = text_of(organ_id)
-        if organ_id is None or not value:
-            continue
-        if value in first_line:
-            message = (
-                f"recipient {value} is listed twice (first To at line {first_line[value]}); "
-                "list each recipient once"
-            )
-            problems.append(_at(organ_id, message))
-        else:
-            first_line[value] = _line(to)
-    return problems
-
-
 def _status_description(
     header: etree._Element, kind: str, errors: list[Problem], warnings: list[Problem]
 ) -> None:
@@ -645,14 +624,16 @@ def _organ_ids(
         elif parent is not None and parent.tag == _q("ResponseFor") and not value:
             continue  # an empty ResponseFor placeholder, seen in the wild
         else:
-            what = "is empty" if not value else f"{_quote(value)} is not"
-            warnings.append(
-                _at(
-                    organ_id,
-                    f"OrganId {what} in the QCVN 102 form {_ORGAN_ID_FORM}; "
-                    "accepted, as such codes occur in the wild",
-                )
-            )
+            warnings.append(_at(organ_id, _loose_organ_id(value)))
+
+
+def _loose_organ_id(value: str) -> str:
+    if not value:
+        return "OrganId is empty; accepted, but it names no agency"
+    return (
+        f"OrganId {_quote(value)} is not in the QCVN 102 form {_ORGAN_ID_FORM}; "
+        "accepted, as such codes occur in the wild"
+    )
 
 
 def _inside_signature(element: etree._Element) -> bool:

@@ -1,0 +1,200 @@
+"""Shared test material: a small directory with real keys, packages, and a hub on real SQLite.
+
+Keys are generated once per test session (RSA generation is the slow part); databases are new
+for every test.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from aiohttp.test_utils import TestClient
+from sqlalchemy import func, select
+
+from adapters.demo import tiny_pdf
+from hub.config import credential_digest
+from hub.context import HubContext
+from hub.directory import Agency, Directory
+from hub.edxml.model import (
+    Attachment,
+    Code,
+    DocumentPackage,
+    DocumentType,
+    Organization,
+    OtherInfo,
+    Priority,
+    PromulgationInfo,
+    ResponseFor,
+    StatusCode,
+    StatusPackage,
+)
+from hub.edxml.writer import write_document, write_status
+from signing.pki import Issued, issue_agency_certificate, new_ca
+from signing.xmldsig import sign_package
+from tracking.models import Blob, Delivery, Document, StatusRecord, TraceEvent
+
+SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "interop" / "vxp-sdk-samples"
+
+CITY = "000.00.00.H26"
+DEPT = "000.00.01.H26"
+BA_DINH = "000.00.31.H26"
+HOAN_KIEM = "000.00.32.H26"
+PHUC_XA = "000.01.31.H26"
+TRUC_BACH = "000.02.31.H26"
+GOV_OFFICE = "000.00.00.G22"
+AUDITOR = "thanhtra.hanoi"
+ADMIN = "vanhanh.lienthong"
+AGENCIES = (CITY, DEPT, BA_DINH, HOAN_KIEM, PHUC_XA, TRUC_BACH, GOV_OFFICE)
+
+
+@dataclass
+class Account:
+    code: str
+    token: str
+    issued: Issued | None = None
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    def sign(self, package: bytes) -> bytes:
+        assert self.issued is not None, f"{self.code} has no signing key"
+        return sign_package(package, self.issued.key_pem, self.issued.cert_pem)
+
+
+@dataclass
+class World:
+    """The test directory: accounts with keys and credentials, and the Directory built on them."""
+
+    ca: Issued
+    accounts: dict[str, Account] = field(default_factory=dict)
+
+    def directory(self) -> Directory:
+        agencies = []
+        for code, account in self.accounts.items():
+            role = "auditor" if code == AUDITOR else "admin" if code == ADMIN else "agency"
+            agencies.append(
+                Agency(
+                    code=code,
+                    name=f"Agency {code}",
+                    role=role,  # type: ignore[arg-type]
+                    certificates=(account.issued.certificate,) if account.issued else (),
+                    credential_sha256=credential_digest(account.token),
+                )
+            )
+        return Directory(agencies)
+
+
+def make_world() -> World:
+    world = World(ca=new_ca("Test CA"))
+    for code in AGENCIES:
+        issued = issue_agency_certificate(world.ca, code=code, name=f"Agency {code}")
+        world.accounts[code] = Account(code, secrets.token_urlsafe(32), issued)
+    for code in (AUDITOR, ADMIN):
+        world.accounts[code] = Account(code, secrets.token_urlsafe(32))
+    return world
+
+
+def document(
+    sender: str = CITY,
+    recipients: tuple[str, ...] = (BA_DINH, HOAN_KIEM),
+    *,
+    number: str = "12",
+    priority: Priority = Priority.NORMAL,
+    subject: str = "V/v kiểm thử liên thông văn bản",
+    with_pdf: bool = True,
+) -> DocumentPackage:
+    return DocumentPackage(
+        sender=Organization(sender, f"Agency {sender}"),
+        recipients=tuple(Organization(r) for r in recipients),
+        document_id=f"{sender},2026/11/22,{number}/UBND-VP",
+        code=Code(number, "UBND-VP"),
+        promulgation=PromulgationInfo("Hà Nội", "2026/11/22"),
+        document_type=DocumentType("1", "", "Công văn"),
+        subject=subject,
+        content=subject,
+        other=OtherInfo(priority=priority),
+        attachments=(
+            (Attachment.from_bytes("att-1", "cong-van.pdf", "application/pdf", tiny_pdf("test")),)
+            if with_pdf
+            else ()
+        ),
+    )
+
+
+def status(
+    reporter: str, doc: DocumentPackage, code: StatusCode, description: str = "", *, about: str = ""
+) -> StatusPackage:
+    """A status about *doc*. For 13 the reporter is the sender and *about* names the recipient."""
+    return StatusPackage(
+        reporter=Organization(reporter),
+        response_for=ResponseFor(
+            organ_id=about or doc.sender.organ_id,
+            code=f"{doc.code.number}/{doc.code.notation}",
+            promulgation_date=doc.promulgation.date,
+            document_id=doc.document_id,
+        ),
+        status_code=code,
+        description=description,
+        timestamp="2026/11/22 10:00:00",
+    )
+
+
+def signed_document(world: World, doc: DocumentPackage, signer: str | None = None) -> bytes:
+    return world.accounts[signer or doc.sender.organ_id].sign(write_document(doc))
+
+
+def signed_status(world: World, pkg: StatusPackage, signer: str | None = None) -> bytes:
+    return world.accounts[signer or pkg.reporter.organ_id].sign(write_status(pkg))
+
+
+@dataclass
+class Hub:
+    """A hub on real SQLite behind a real aiohttp server, and the world it serves."""
+
+    ctx: HubContext
+    http: TestClient  # type: ignore[type-arg]
+    world: World
+
+    def as_(self, code: str) -> dict[str, str]:
+        return self.world.accounts[code].headers
+
+    async def post_document(self, doc: DocumentPackage, *, as_: str | None = None) -> Any:
+        body = signed_document(self.world, doc)
+        return await self.http.post(
+            "/v1/documents", data=body, headers=self.as_(as_ or doc.sender.organ_id)
+        )
+
+    async def send(self, doc: DocumentPackage) -> dict[str, Any]:
+        response = await self.post_document(doc)
+        assert response.status == 202, await response.text()
+        return dict(await response.json())
+
+    async def report(self, pkg: StatusPackage) -> Any:
+        body = signed_status(self.world, pkg)
+        return await self.http.post(
+            "/v1/status", data=body, headers=self.as_(pkg.reporter.organ_id)
+        )
+
+    async def counts(self) -> dict[str, int]:
+        """Rows per table: what a refused request must leave unchanged."""
+        out = {}
+        async with self.ctx.store.read() as session:
+            for model in (Document, Delivery, StatusRecord, Blob):
+                out[model.__tablename__] = (
+                    await session.execute(select(func.count()).select_from(model))
+                ).scalar_one()
+        return out
+
+    async def events(self) -> list[tuple[str, str, dict[str, Any]]]:
+        async with self.ctx.store.read() as session:
+            rows = (await session.execute(select(TraceEvent).order_by(TraceEvent.seq))).scalars()
+            return [(e.kind, e.actor, json.loads(e.detail)) for e in rows]
+
+
+def with_recipients(doc: DocumentPackage, *codes: str) -> DocumentPackage:
+    return replace(doc, recipients=tuple(Organization(c) for c in codes))

@@ -1,0 +1,183 @@
+"""Configuration: defaults, env overrides, and errors that name the file, key and problem."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hub.config import credential_digest, load_settings
+from hub.errors import ConfigError
+from signing.pki import issue_agency_certificate, new_ca
+
+DIGEST = credential_digest("token")
+
+
+@pytest.fixture(scope="module")
+def cert_pem() -> bytes:
+    return issue_agency_certificate(new_ca("Config CA"), code="000.00.00.H26", name="UBND").cert_pem
+
+
+def write_config(root: Path, cert_pem: bytes, hub_extra: str = "", agency_extra: str = "") -> Path:
+    config = root / "config"
+    config.mkdir(exist_ok=True)
+    (root / "certs").mkdir(exist_ok=True)
+    (root / "certs" / "city.pem").write_bytes(cert_pem)
+    (config / "hub.toml").write_text(
+        f"""
+[hub]
+id = "test"
+key = "../keys/hub.key"
+certificate = "../keys/hub.crt"
+{hub_extra}
+[directory]
+file = "agencies.toml"
+""",
+        encoding="utf-8",
+    )
+    (config / "agencies.toml").write_text(
+        f"""
+[[agency]]
+code = "000.00.00.H26"
+name = "Ủy ban nhân dân Thành phố Hà Nội"
+certificates = ["../certs/city.pem"]
+credential_sha256 = "{DIGEST}"
+{agency_extra}
+
+[[agency]]
+code = "thanhtra.hanoi"
+name = "Thanh tra"
+role = "auditor"
+""",
+        encoding="utf-8",
+    )
+    return config / "hub.toml"
+
+
+def test_defaults_and_relative_paths(tmp_path: Path, cert_pem: bytes) -> None:
+    settings = load_settings(write_config(tmp_path, cert_pem), env={})
+    assert (settings.listen_host, settings.listen_port) == ("127.0.0.1", 8780)
+    assert (
+        settings.database_url
+        == f"sqlite+aiosqlite:///{(tmp_path / 'var' / 'lienthong.db').resolve()}"
+    )
+    assert settings.max_body_bytes == 25 * 1024 * 1024
+    assert settings.hub_key_path == tmp_path / "config" / "../keys/hub.key"
+    city, auditor = settings.agencies
+    assert city.name == "Ủy ban nhân dân Thành phố Hà Nội" and city.certificates == (cert_pem,)
+    assert auditor.role == "auditor" and auditor.certificates == ()
+
+
+def test_environment_overrides_every_kind_of_key(tmp_path: Path, cert_pem: bytes) -> None:
+    env = {
+        "LIENTHONG_HUB_LISTEN": "0.0.0.0:9000",
+        "LIENTHONG_DATABASE_URL": "postgresql+asyncpg://postgres@127.0.0.1/x",
+        "LIENTHONG_LIMITS_MAX_BODY_BYTES": "5_000_000",
+        "LIENTHONG_AGENCY_000_00_00_H26_DELIVERY": "push",
+        "LIENTHONG_AGENCY_000_00_00_H26_PUSH_URL": "https://dms.hanoi.example/inbox",
+    }
+    settings = load_settings(write_config(tmp_path, cert_pem), env=env)
+    assert (settings.listen_host, settings.listen_port) == ("0.0.0.0", 9000)
+    assert settings.database_url.startswith("postgresql+asyncpg://")
+    assert settings.max_body_bytes == 5_000_000
+    assert settings.agencies[0].delivery == "push"
+    assert settings.agencies[0].push_url == "https://dms.hanoi.example/inbox"
+
+
+@pytest.mark.parametrize(
+    ("hub_extra", "agency_extra", "env", "file", "key", "says"),
+    [
+        ('listen = "nonsense"', "", {}, "hub.toml", "hub.listen", "HOST:PORT"),
+        (
+            "",
+            "",
+            {"LIENTHONG_LIMITS_MAX_BODY_BYTES": "lots"},
+            "hub.toml",
+            "limits.max_body_bytes",
+            "whole number",
+        ),
+        ("", 'role = "king"', {}, "agencies.toml", "agency 000.00.00.H26.role", "not one of"),
+        (
+            "",
+            'delivery = "push"',
+            {},
+            "agencies.toml",
+            "agency 000.00.00.H26.push_url",
+            "URL is required",
+        ),
+        (
+            "",
+            'credential_file = "../nowhere"',
+            {},
+            "agencies.toml",
+            "agency 000.00.00.H26.credential_file",
+            "does not exist",
+        ),
+        (
+            "",
+            "",
+            {"LIENTHONG_AGENCY_000_00_00_H26_CERTIFICATES": ""},
+            "agencies.toml",
+            "agency 000.00.00.H26.certificates",
+            "at least one",
+        ),
+    ],
+)
+def test_bad_configuration_names_file_key_and_problem(
+    tmp_path: Path,
+    cert_pem: bytes,
+    hub_extra: str,
+    agency_extra: str,
+    env: dict[str, str],
+    file: str,
+    key: str,
+    says: str,
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(write_config(tmp_path, cert_pem, hub_extra, agency_extra), env=env)
+    error = caught.value
+    assert error.file.endswith(file) and error.key == key and says in error.problem
+
+
+def test_agency_code_must_be_a_qcvn_code(tmp_path: Path, cert_pem: bytes) -> None:
+    path = write_config(tmp_path, cert_pem)
+    agencies = path.parent / "agencies.toml"
+    agencies.write_text(
+        agencies.read_text(encoding="utf-8").replace(
+            'code = "000.00.00.H26"', 'code = "01.02.G22"'
+        ),
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, env={})
+    assert "QCVN 102" in caught.value.problem
+
+
+def test_unreadable_toml_is_reported_with_its_file(tmp_path: Path) -> None:
+    bad = tmp_path / "hub.toml"
+    bad.write_text("[hub\nid=", encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(bad, env={})
+    assert caught.value.file == str(bad) and "not valid TOML" in caught.value.problem
+
+
+def test_the_committed_example_configuration_parses(tmp_path: Path) -> None:
+    """config/agencies.toml names demo material that `demo init` generates; with it, it loads."""
+    from hub.demo import directory_entries, init_material
+
+    repo_config = Path(__file__).resolve().parents[2] / "config"
+    entries = directory_entries(repo_config / "agencies.toml")
+    assert {e.code for e in entries} >= {"000.00.00.G22", "000.00.00.H26"}
+    root = tmp_path / "demo"
+    init_material(root, entries, "test")
+    # Load the committed files against the generated material by pointing ../var/demo at it.
+    project = tmp_path / "project"
+    (project / "config").mkdir(parents=True)
+    (project / "var").mkdir()
+    (project / "var" / "demo").symlink_to(root)
+    for name in ("hub.toml", "agencies.toml"):
+        (project / "config" / name).write_bytes((repo_config / name).read_bytes())
+    settings = load_settings(project / "config" / "hub.toml", env={})
+    assert len(settings.agencies) == len(entries)
+    assert all(a.certificates for a in settings.agencies if a.role == "agency")
+    assert all(a.credential_sha256 for a in settings.agencies)
