@@ -144,7 +144,9 @@ async def run_exchange(
     hub_url: str, credentials: dict[str, Credentials], say: Callable[[str], None] = print
 ) -> list[str]:
     """Play the demo exchange against the hub at *hub_url*; returns the two document ids."""
-    serial = str(int(time.time()) % 100000)  # each run sends new documents, not retries
+    # Each run sends new documents, not retries of the last run's (signatures are deterministic,
+    # so the same content would be the same bytes and be answered as a duplicate).
+    serial = str(time.time_ns() // 1_000_000 % 10**9)
     clients = {code: AgencyClient(hub_url, credentials[code]) for code in PARTICIPANTS}
     for client in clients.values():
         await client.__aenter__()

@@ -17,20 +17,29 @@ from hub.errors import ForbiddenXML, MalformedXML, Problem
 _local = threading.local()
 
 
-def _parser() -> etree.XMLParser:
-    parser: etree.XMLParser | None = getattr(_local, "parser", None)
+def hardened_parser(*, huge_tree: bool = False) -> etree.XMLParser:
+    """This thread's parser: no entity expansion, no DTD, no network.
+
+    ``huge_tree`` lifts libxml2's limits on text size and depth: only for re-parsing what is
+    already in memory (signxml's canonical forms), never for bytes from the wire.
+    """
+    key = "huge" if huge_tree else "normal"
+    cache: dict[str, etree.XMLParser] | None = getattr(_local, "parsers", None)
+    if cache is None:
+        cache = _local.parsers = {}
+    parser = cache.get(key)
     if parser is None:
-        parser = etree.XMLParser(
+        parser = cache[key] = etree.XMLParser(
             resolve_entities=False,
             no_network=True,
             load_dtd=False,
             dtd_validation=False,
-            huge_tree=False,
+            huge_tree=huge_tree,
             remove_comments=False,
             remove_pis=False,
+            remove_blank_text=False,
             collect_ids=False,
         )
-        _local.parser = parser
     return parser
 
 
@@ -41,7 +50,7 @@ def parse(data: bytes) -> etree._ElementTree:
     if not data.strip():
         raise MalformedXML("The package is empty.", problems=[Problem("empty body", line=1)])
     try:
-        root = etree.fromstring(data, _parser())
+        root = etree.fromstring(data, hardened_parser())
     except etree.XMLSyntaxError as exc:
         line, column = exc.position if exc.position else (None, None)
         message = _explain_syntax_error(data, exc)
@@ -86,3 +95,12 @@ def text_of(element: etree._Element | None) -> str:
     if element is None:
         return ""
     return "".join(str(part) for part in element.itertext()).strip()
+
+
+def source_line(element: etree._Element | None) -> int | None:
+    """The line *element* starts on; None for an element built in code.
+
+    (lxml-stubs types ``sourceline`` loosely, hence the check.)
+    """
+    line = element.sourceline if element is not None else None
+    return line if isinstance(line, int) else None

@@ -35,7 +35,6 @@ import base64
 import binascii
 import datetime as dt
 import logging
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -618,28 +617,11 @@ def _reason(exc: Exception, kind: str) -> str:
 
 # -- helpers ---------------------------------------------------------------------------------
 
-_local = threading.local()
-
-
 def _reparser() -> etree.XMLParser:
-    """The parser signxml re-parses our (already hardened) tree with: no entities, no DTD, no
-    network. ``huge_tree`` so that it accepts whatever the caller's hardened parse accepted (it
-    only ever sees serialisations of trees already in memory). One per thread."""
-    parser: etree.XMLParser | None = getattr(_local, "parser", None)
-    if parser is None:
-        parser = etree.XMLParser(
-            resolve_entities=False,
-            no_network=True,
-            load_dtd=False,
-            dtd_validation=False,
-            huge_tree=True,
-            remove_comments=False,
-            remove_pis=False,
-            remove_blank_text=False,
-            collect_ids=False,
-        )
-        _local.parser = parser
-    return parser
+    """The parser signxml re-parses our (already hardened) tree with. ``huge_tree`` so that it
+    accepts whatever the caller's hardened parse accepted: it only ever sees serialisations of
+    trees already in memory."""
+    return xmlsafe.hardened_parser(huge_tree=True)
 
 
 def _list(values: frozenset[str]) -> str:

@@ -35,16 +35,10 @@ from hub.edxml.model import (
     TraceHeader,
 )
 from hub.errors import Problem, SchemaInvalid
-from hub.xmlsafe import text_of
+from hub.xmlsafe import source_line, text_of
 
 _Element = etree._Element
 _E = TypeVar("_E", Priority, BusinessType)
-
-
-def source_line(el: _Element | None) -> int | None:
-    """The line an element starts on, when the tree was parsed from text."""
-    line = el.sourceline if el is not None else None
-    return line if isinstance(line, int) else None
 
 
 def _q(name: str) -> str:

@@ -24,7 +24,7 @@ from typing import Literal, Protocol, cast
 from lxml import etree
 
 from hub.errors import Problem, SchemaInvalid
-from hub.xmlsafe import text_of
+from hub.xmlsafe import source_line, text_of
 
 __all__ = ["PackageKind", "Report", "check", "detect_kind", "validate"]
 
@@ -209,7 +209,7 @@ def _problem_from_entry(root: etree._Element, entry: _LogEntry, kind: str) -> Pr
     element = _locate(root, entry.path)
     message = _explain(entry.message, element, kind)
     if element is not None:
-        return Problem(message, _path(element), _line(element))
+        return Problem(message, _path(element), source_line(element))
     path = re.sub(r"[\w.-]+:", "", entry.path) if entry.path else None
     return Problem(message, path, entry.line or None)
 
@@ -660,7 +660,7 @@ def _wrong_root(root: etree._Element) -> Problem:
         message = f"the root element edXML is in {found}; an edXML package starts with {expected}"
     else:
         message = f"the root element is {qname.localname}; an edXML package starts with {expected}"
-    return Problem(message, "/" + qname.localname, _line(root))
+    return Problem(message, "/" + qname.localname, source_line(root))
 
 
 def _wrong_kind(root: etree._Element, found: str, expected: str) -> Problem:
@@ -674,12 +674,7 @@ def _wrong_kind(root: etree._Element, found: str, expected: str) -> Problem:
 
 
 def _at(element: etree._Element, message: str) -> Problem:
-    return Problem(message, _path(element), _line(element))
-
-
-def _line(element: etree._Element) -> int | None:
-    # lxml-stubs types sourceline as "..."; it is Optional[int] (None for an element built in code).
-    return cast("int | None", element.sourceline)
+    return Problem(message, _path(element), source_line(element))
 
 
 def _path(element: etree._Element) -> str:
