@@ -72,7 +72,8 @@ def _credentials(args: argparse.Namespace, code: str) -> Credentials:
         try:
             return path.read_bytes()
         except FileNotFoundError:
-            if required:
+            # A file the user named must exist; only the demo defaults may be absent.
+            if required or explicit:
                 raise ConfigError(
                     str(path), what, f"not found; pass --{what} or run `lienthong demo init`"
                 ) from None
@@ -217,7 +218,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         )
     else:
         verdict = "valid" if not errors else "INVALID"
-        print(f"{args.file}: {verdict} {kind or ''} package".rstrip())
+        print(f"{args.file}: {verdict}" + (f" {kind} package" if kind else ""))
         for e in errors:
             print(f"  error   {e}")
         for w in warnings:
@@ -420,14 +421,20 @@ def build_parser() -> argparse.ArgumentParser:
     db = add("db", lambda _a: EXIT_USAGE, "database maintenance")
     db_sub = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
     up = db_sub.add_parser(
-        "upgrade", help="create or migrate the database schema to the latest version"
+        "upgrade",
+        help="create or migrate the database schema to the latest version",
+        description="Create the database if needed and apply every migration up to the latest "
+        "schema. Safe to run again; run it after installing a new version of Lienthong.",
     )
     up.set_defaults(func=cmd_db_upgrade)
 
     ag = add("agencies", lambda _a: EXIT_USAGE, "the agency directory")
     ag_sub = ag.add_subparsers(dest="agencies_command", metavar="ACTION", required=True)
     ls = ag_sub.add_parser(
-        "list", help="list the agencies and accounts in the configured directory"
+        "list",
+        help="list the agencies and accounts in the configured directory",
+        description="List every agency, auditor and admin account of the configured directory "
+        "(agencies.toml) with its role, parent unit and delivery mode.",
     )
     ls.add_argument("--json", action="store_true", help="print JSON")
     ls.set_defaults(func=cmd_agencies_list)
@@ -535,7 +542,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo_sub = demo.add_subparsers(dest="demo_command", metavar="ACTION")
     init = demo_sub.add_parser(
-        "init", help="only generate the demo CA, keys, certificates and credentials"
+        "init",
+        help="only generate the demo CA, keys, certificates and credentials",
+        description="Generate what config/agencies.toml names under var/demo: a demo CA, the "
+        "hub's key, and a key, certificate and credential per account. Existing material is "
+        "kept unless --force.",
     )
     init.add_argument("--force", action="store_true", help="replace existing demo material")
     init.set_defaults(func=cmd_demo_init)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import uuid
 from collections.abc import Awaitable, Callable
 from importlib import resources
@@ -26,6 +27,8 @@ MAX_BODY = web.AppKey("max_body", int)
 OPENAPI = web.AppKey("openapi", bytes)
 CALLER = web.RequestKey("caller", Agency)
 BODY = web.RequestKey("body", bytes)
+
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -51,7 +54,9 @@ def _dumps(value: Any) -> str:
 
 @web.middleware
 async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    request_id = request.headers.get("X-Request-Id", "")[:64] or uuid.uuid4().hex
+    # A caller's own request id is kept so logs on both sides line up, if it is a plain token.
+    given = request.headers.get("X-Request-Id", "")
+    request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
     try:
         response = await handler(request)
     except LienthongError as error:

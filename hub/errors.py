@@ -13,9 +13,10 @@ The tree (HTTP status in brackets; the ``code`` is what clients match on)::
     ├── AuthError                       [401] auth.required / auth.invalid
     ├── Forbidden                       [403] forbidden, sender.mismatch
     ├── NotFound                        [404] not_found
-    ├── Conflict                        [409] duplicate, state.conflict, status.transition
+    ├── Conflict                        [409] status.duplicate, status.transition, state.conflict
     ├── RoutingError                    [422] recipient.unknown, status.document_unknown
-    └── TooLarge                        [413] too_large
+    ├── TooLarge                        [413] too_large
+    └── BadRequest                      [400] request.invalid
 
 Lower-layer errors (lxml, signxml, SQLAlchemy) are translated into these at the boundary with
 ``raise … from``, so a client never sees a stack trace and a log always keeps the cause.

@@ -58,6 +58,9 @@ def check_package(
     ctx: HubContext, caller: Agency, body: bytes, kind: schema.PackageKind
 ) -> Checked:
     """Steps 1–3: hardened parse, schema, signature against the caller's certificates."""
+    if not caller.can_exchange:
+        # About the caller, not the package: answered before the package is even parsed.
+        raise Forbidden(f"{caller.code} is an {caller.role} account; only agencies send packages.")
     tree = parse(body)
     found = schema.detect_kind(tree)
     if found is not None and found != kind:
@@ -76,8 +79,6 @@ def check_package(
 
 
 def _require_sender(caller: Agency, organ_id: str) -> None:
-    if not caller.can_exchange:
-        raise Forbidden(f"{caller.code} is an {caller.role} account; only agencies send packages.")
     if organ_id != caller.code:
         raise Forbidden(
             f"The signed From/OrganId is {organ_id!r} but the credential belongs to {caller.code}. "

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 from aiohttp import web
+from sqlalchemy.engine import make_url
 
 from hub.api import create_app
 from hub.config import Settings
@@ -49,19 +51,32 @@ def _check_hub_identity(settings: Settings) -> None:
         raise ConfigError(str(settings.config_path), "hub.key", str(exc)) from exc
 
 
+def _upgrade_first(settings: Settings, found: str) -> ConfigError:
+    return ConfigError(
+        str(settings.config_path),
+        "database.url",
+        f"the database is at schema revision {found}, this hub needs {head_revision()}: "
+        "run `lienthong db upgrade` first",
+    )
+
+
+def _require_existing_sqlite(settings: Settings) -> None:
+    """Refuse before opening: opening a missing SQLite file would leave an empty one behind."""
+    url = make_url(settings.database_url)
+    on_disk = url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:")
+    if on_disk and not Path(str(url.database)).exists():
+        raise _upgrade_first(settings, "none (no database file yet)")
+
+
 async def open_context(settings: Settings) -> HubContext:
     _check_hub_identity(settings)
     directory = Directory.from_config(settings.agencies, str(settings.agencies_path))
+    _require_existing_sqlite(settings)
     store = Store.open(settings.database_url)
     try:
-        current, head = await current_revision(store.engine), head_revision()
-        if current != head:
-            raise ConfigError(
-                str(settings.config_path),
-                "database.url",
-                f"the database is at schema revision {current or 'none'}, this hub needs {head}: "
-                "run `lienthong db upgrade` first",
-            )
+        current = await current_revision(store.engine)
+        if current != head_revision():
+            raise _upgrade_first(settings, current or "none")
         async with store.write() as session:
             await sync_directory(session, directory)
     except BaseException:

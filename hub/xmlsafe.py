@@ -8,6 +8,7 @@ lxml parsers are not thread-safe, so each thread gets its own.
 
 from __future__ import annotations
 
+import re
 import threading
 
 from lxml import etree
@@ -15,6 +16,8 @@ from lxml import etree
 from hub.errors import ForbiddenXML, MalformedXML, Problem
 
 _local = threading.local()
+# libxml2 ends its messages with the position, which each Problem already carries.
+_POSITION_SUFFIX = re.compile(r",? line \d+, column \d+$")
 
 
 def hardened_parser(*, huge_tree: bool = False) -> etree.XMLParser:
@@ -49,11 +52,15 @@ def parse(data: bytes) -> etree._ElementTree:
         raise TypeError("parse() takes bytes")
     if not data.strip():
         raise MalformedXML("The package is empty.", problems=[Problem("empty body", line=1)])
+    if declares_doctype(data):
+        # Refused before libxml2 sees it: even with DTD loading off, libxml2 still fetches an
+        # external parameter entity named in the internal subset (a local file, /dev/zero…).
+        raise _doctype_refused()
     try:
         root = etree.fromstring(data, hardened_parser())
     except etree.XMLSyntaxError as exc:
         line, column = exc.position if exc.position else (None, None)
-        message = _explain_syntax_error(data, exc)
+        message = _explain_syntax_error(exc)
         raise MalformedXML(
             f"The package is not well-formed XML: {message}",
             problems=[Problem(message, line=line, column=column)],
@@ -62,28 +69,104 @@ def parse(data: bytes) -> etree._ElementTree:
     docinfo = tree.docinfo
     has_doctype = bool(getattr(docinfo, "doctype", ""))  # not in lxml-stubs, present in lxml
     if has_doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
-        raise ForbiddenXML(
-            "The package declares a DOCTYPE; edXML packages must not carry a DTD or entity "
-            "declarations. Remove the <!DOCTYPE …> line.",
-            problems=[Problem("DOCTYPE declaration", line=1)],
-        )
+        raise _doctype_refused()
     for node in root.iter(etree.Entity):  # pragma: no cover - entities are refused above
         raise ForbiddenXML("The package uses an entity reference.", problems=[Problem(str(node))])
     return tree
 
 
-def _explain_syntax_error(data: bytes, exc: etree.XMLSyntaxError) -> str:
-    msg = str(exc.msg or exc).strip()
-    head = data.lstrip(b"\xef\xbb\xbf")
-    decl = head.find(b"<?xml")
-    if decl > 0:
-        return (
-            f"{decl} stray byte(s) before the XML declaration ({head[:decl][:20]!r}); "
-            "the declaration must be the very first thing in the package"
+_PROLOG_BYTES = 64 * 1024
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+_DECLARED_ENCODING = re.compile(r"""<\?xml\s[^>]*?\bencoding\s*=\s*["']([^"']*)["']""")
+_UTF8_NAMES = {"utf-8", "utf8"}
+_UTF16_NAMES = {"utf-16", "utf16", "utf-16le", "utf-16be"}
+
+
+def _not_utf8(what: str) -> MalformedXML:
+    return MalformedXML(
+        f"The package is {what}; edXML packages are UTF-8 (QCVN 102).",
+        problems=[Problem("unsupported encoding", line=1, column=1)],
+    )
+
+
+def _prolog(data: bytes) -> str:
+    """The start of the package as text, in the only encodings the hub accepts.
+
+    edXML is UTF-8 (QCVN 102); UTF-16 with a byte-order mark is tolerated. Anything libxml2
+    would otherwise detect or switch to by itself (UTF-32, EBCDIC, UTF-16 without a mark, or a
+    declaration naming another encoding) is refused here, before libxml2 reads a byte: this check
+    could not see a DOCTYPE written in those.
+    """
+    head = data[:_PROLOG_BYTES]
+    if head.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")):
+        raise _not_utf8("UTF-32 encoded")
+    if head.startswith(_UTF16_BOMS):
+        text, accepted = head.decode("utf-16", errors="replace"), _UTF16_NAMES
+    elif head[:4].count(0):
+        raise _not_utf8("not UTF-8 encoded (NUL bytes at the start)")
+    else:
+        text, accepted = head.decode("utf-8", errors="replace").removeprefix("\ufeff"), _UTF8_NAMES
+    start = len(text) - len(text.lstrip(" \t\r\n"))
+    if not text.startswith("<", start):
+        raise MalformedXML(
+            f"The package is not well-formed XML: {_explain_start(text, start)}",
+            problems=[Problem(_explain_start(text, start), line=1, column=start + 1)],
         )
-    if exc.position and exc.position[0] == 1 and not head.lstrip().startswith(b"<"):
-        return f"the package does not start with '<' ({msg})"
-    return msg
+    declared = _DECLARED_ENCODING.match(text, start)
+    if declared and declared.group(1).strip().lower() not in accepted:
+        raise MalformedXML(
+            f"The package declares encoding {declared.group(1)!r}; edXML packages are UTF-8 "
+            "(QCVN 102). Re-encode it as UTF-8 and declare encoding=\"UTF-8\".",
+            problems=[Problem(f"encoding {declared.group(1)!r} not accepted", line=1)],
+        )
+    return text
+
+
+def _explain_start(text: str, start: int) -> str:
+    declaration = text.find("<?xml")
+    if declaration > start:
+        stray = text[start:declaration]
+        return (
+            f"{len(stray.encode('utf-8', errors='replace'))} stray byte(s) before the XML "
+            f"declaration ({stray[:20]!r}); the declaration must be the very first thing in "
+            "the package"
+        )
+    return f"the package does not start with '<' (it starts with {text[start : start + 20]!r})"
+
+
+def declares_doctype(data: bytes) -> bool:
+    """Whether the prolog (before the root element) holds a ``<!DOCTYPE``.
+
+    Only the prolog is looked at, past the XML declaration, comments, processing instructions
+    and white space, so ``<!DOCTYPE`` quoted inside a comment or CDATA in the body is no match.
+    Raises :class:`MalformedXML` for an encoding the hub does not accept (see ``_prolog``).
+    """
+    text = _prolog(data)
+    pos = 0
+    while True:
+        while pos < len(text) and text[pos] in " \t\r\n":
+            pos += 1
+        if text.startswith("<?", pos):
+            end = text.find("?>", pos + 2)
+        elif text.startswith("<!--", pos):
+            end = text.find("-->", pos + 4)
+        else:
+            return text.startswith("<!DOCTYPE", pos)
+        if end < 0:
+            return False  # unterminated: malformed, and libxml2 says where
+        pos = end + 2 if text[end] == "?" else end + 3
+
+
+def _doctype_refused() -> ForbiddenXML:
+    return ForbiddenXML(
+        "The package declares a DOCTYPE; edXML packages must not carry a DTD or entity "
+        "declarations. Remove the <!DOCTYPE …> part.",
+        problems=[Problem("DOCTYPE declaration", line=1)],
+    )
+
+
+def _explain_syntax_error(exc: etree.XMLSyntaxError) -> str:
+    return _POSITION_SUFFIX.sub("", str(exc.msg or exc).strip())
 
 
 def text_of(element: etree._Element | None) -> str:
