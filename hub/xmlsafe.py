@@ -116,7 +116,7 @@ def _prolog(data: bytes) -> str:
     if declared and declared.group(1).strip().lower() not in accepted:
         raise MalformedXML(
             f"The package declares encoding {declared.group(1)!r}; edXML packages are UTF-8 "
-            "(QCVN 102). Re-encode it as UTF-8 and declare encoding=\"UTF-8\".",
+            '(QCVN 102). Re-encode it as UTF-8 and declare encoding="UTF-8".',
             problems=[Problem(f"encoding {declared.group(1)!r} not accepted", line=1)],
         )
     return text

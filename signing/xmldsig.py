@@ -617,6 +617,7 @@ def _reason(exc: Exception, kind: str) -> str:
 
 # -- helpers ---------------------------------------------------------------------------------
 
+
 def _reparser() -> etree.XMLParser:
     """The parser signxml re-parses our (already hardened) tree with. ``huge_tree`` so that it
     accepts whatever the caller's hardened parse accepted: it only ever sees serialisations of

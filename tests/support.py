@@ -198,3 +198,27 @@ class Hub:
 
 def with_recipients(doc: DocumentPackage, *codes: str) -> DocumentPackage:
     return replace(doc, recipients=tuple(Organization(c) for c in codes))
+
+
+def openapi_validator(component: str) -> Any:
+    """A JSON Schema validator for one of hub/openapi.json's component schemas."""
+    from importlib import resources
+
+    import jsonschema
+    from referencing import Registry, Resource
+    from referencing.jsonschema import DRAFT202012
+
+    spec = json.loads(resources.files("hub").joinpath("openapi.json").read_text(encoding="utf-8"))
+    registry = Registry().with_resource(
+        "urn:lienthong:openapi", Resource.from_contents(spec, default_specification=DRAFT202012)
+    )
+    schema = {"$ref": f"urn:lienthong:openapi#/components/schemas/{component}"}
+    return jsonschema.Draft202012Validator(schema, registry=registry)
+
+
+def assert_matches_openapi(component: str, body: Any) -> None:
+    """What the hub answered is what its OpenAPI document promises."""
+    errors = sorted(openapi_validator(component).iter_errors(body), key=lambda e: list(e.path))
+    assert not errors, f"{component}: " + "; ".join(
+        f"{list(e.path)}: {e.message}" for e in errors[:5]
+    )

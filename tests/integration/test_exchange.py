@@ -13,6 +13,7 @@ from tests.support import (
     HOAN_KIEM,
     PHUC_XA,
     Hub,
+    assert_matches_openapi,
     document,
     signed_document,
     status,
@@ -25,11 +26,13 @@ async def test_document_reaches_each_recipient_byte_for_byte(hub: Hub) -> None:
     response = await hub.http.post("/v1/documents", data=body, headers=hub.as_(CITY))
     assert response.status == 202
     receipt = await response.json()
+    assert_matches_openapi("Receipt", receipt)
     assert {d["recipient"] for d in receipt["deliveries"]} == {BA_DINH, HOAN_KIEM}
     assert receipt["receipt"]["size"] == len(body)
 
     for code in (BA_DINH, HOAN_KIEM):
         inbox = await (await hub.http.get("/v1/inbox", headers=hub.as_(code))).json()
+        assert_matches_openapi("Inbox", inbox)
         (item,) = inbox["items"]
         assert item["document_id"] == receipt["document_id"]
         assert item["kind"] == "document" and item["sender"] == CITY
@@ -41,7 +44,9 @@ async def test_document_reaches_each_recipient_byte_for_byte(hub: Hub) -> None:
             json={"result": "done"},
             headers=hub.as_(code),
         )
-        assert (await ack.json())["state"] == "done"
+        answer = await ack.json()
+        assert_matches_openapi("AckAnswer", answer)
+        assert answer["state"] == "done"
         inbox = await (await hub.http.get("/v1/inbox", headers=hub.as_(code))).json()
         assert inbox["items"] == []
 
@@ -61,9 +66,13 @@ async def test_statuses_travel_back_to_the_sender_and_show_in_the_trace(hub: Hub
         assert response.status == 202, await response.text()
     # The same bytes again are a retry, not a sixth status.
     retry = await hub.report(status(BA_DINH, doc, StatusCode.FINISHED, "Hoàn thành"))
-    assert retry.status == 202 and (await retry.json())["duplicate"] is True
+    answer = await retry.json()
+    assert_matches_openapi("StatusReceipt", answer)
+    assert retry.status == 202 and answer["duplicate"] is True
 
-    items = (await (await hub.http.get("/v1/inbox", headers=hub.as_(CITY))).json())["items"]
+    inbox = await (await hub.http.get("/v1/inbox", headers=hub.as_(CITY))).json()
+    assert_matches_openapi("Inbox", inbox)
+    items = inbox["items"]
     assert [i["status_code"] for i in items] == ["01", "03", "05", "05", "06"]
     assert all(i["kind"] == "status" and i["reporter"] == BA_DINH for i in items)
     package = await (await hub.http.get(items[-1]["href"], headers=hub.as_(CITY))).read()
@@ -72,6 +81,7 @@ async def test_statuses_travel_back_to_the_sender_and_show_in_the_trace(hub: Hub
     trace = await (
         await hub.http.get(f"/v1/documents/{receipt['document_id']}/trace", headers=hub.as_(CITY))
     ).json()
+    assert_matches_openapi("Trace", trace)
     (recipient,) = trace["recipients"]
     assert recipient["recipient"] == BA_DINH and recipient["business"] == "06"
     kinds = [e["kind"] for e in trace["events"]]
@@ -109,6 +119,7 @@ async def test_invalid_and_duplicate_statuses_are_refused_with_the_rule(hub: Hub
     backwards = await hub.report(status(BA_DINH, doc, StatusCode.ARRIVED))
     assert backwards.status == 409
     problem = await backwards.json()
+    assert_matches_openapi("Problem", problem)
     assert problem["code"] == "status.transition" and "cannot follow 03" in problem["detail"]
     again = await hub.report(status(BA_DINH, doc, StatusCode.ACCEPTED, "lần hai"))
     assert (await again.json())["code"] == "status.duplicate"

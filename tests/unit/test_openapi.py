@@ -19,6 +19,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
 
+import jsonschema
 import pytest
 
 import hub
@@ -185,10 +186,6 @@ def test_schemas_are_sound_by_hand(spec: dict[str, Any]) -> None:
 
 
 def test_schemas_are_valid_json_schema() -> None:
-    if importlib.util.find_spec("jsonschema") is None:
-        pytest.skip("jsonschema is not installed (not a dependency); checked by hand instead")
-    import jsonschema
-
     spec = json.loads(SPEC_PATH.read_text(encoding="utf-8"))
     for name, sub in spec["components"]["schemas"].items():
         try:
