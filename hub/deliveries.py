@@ -31,6 +31,8 @@ def _item(delivery: Delivery, doc: Document, status: StatusRecord | None) -> dic
         "edxml_document_id": doc.edxml_document_id,
         "subject": doc.subject,
     }
+    if delivery.note:
+        item["note"] = delivery.note
     if status is None:
         item["href"] = f"/v1/documents/{doc.id}"
         item["package_sha256"] = doc.package_sha256

@@ -16,13 +16,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from hub import business
 from hub.context import HubContext
 from hub.directory import Agency
 from hub.edxml import schema
-from hub.edxml.model import DocumentPackage, StatusCode, StatusPackage
+from hub.edxml.model import BusinessType, DocumentPackage, StatusCode, StatusPackage
 from hub.edxml.reader import read_document, read_status
 from hub.errors import (
+    Conflict,
     Forbidden,
     LienthongError,
     Problem,
@@ -87,23 +90,45 @@ def _require_sender(caller: Agency, organ_id: str) -> None:
         )
 
 
-def _resolve_recipients(ctx: HubContext, pkg: DocumentPackage) -> list[Agency]:
-    """Step 4 for documents: every To is a known agency, named once, not the sender."""
-    out: list[Agency] = []
+_TO_PATH = "/edXML/edXMLEnvelope/edXMLHeader/MessageHeader/To[{}]/OrganId"
+_RECEIVER_PATH = (
+    "/edXML/edXMLEnvelope/edXMLHeader/TraceHeaderList/Bussiness/BussinessDocumentInfo"
+    "/ReceiverList/Receiver[{}]/OrganId"
+)
+
+
+@dataclass(frozen=True)
+class Recipient:
+    agency: Agency
+    note: str | None = None  # why it gets the package when it is not a plain To
+
+
+def _resolve_recipients(
+    ctx: HubContext, pkg: DocumentPackage, extra: dict[str, str]
+) -> list[Recipient]:
+    """Step 4 for documents: every To (and every receiver an update names) is a known agency,
+    named once, not the sender."""
+    out: dict[str, Recipient] = {}
     problems = []
-    seen: set[str] = set()
-    for index, to in enumerate(pkg.recipients, start=1):
-        path = f"/edXML/edXMLEnvelope/edXMLHeader/MessageHeader/To[{index}]/OrganId"
-        agency = ctx.directory.get(to.organ_id)
-        if to.organ_id in seen:
-            problems.append(Problem(f"{to.organ_id} is named twice", path=path))
+    named: list[tuple[str, str, str | None]] = [
+        (to.organ_id, _TO_PATH.format(i), None) for i, to in enumerate(pkg.recipients, 1)
+    ]
+    named += [
+        (code, _RECEIVER_PATH.format(i), note) for i, (code, note) in enumerate(extra.items(), 1)
+    ]
+    seen_to: set[str] = set()
+    for code, path, note in named:
+        agency = ctx.directory.get(code)
+        if note is None and code in seen_to:
+            problems.append(Problem(f"{code} is named twice", path=path))
         elif agency is None or not agency.can_exchange:
-            problems.append(Problem(f"{to.organ_id} is not an agency this hub knows", path=path))
+            problems.append(Problem(f"{code} is not an agency this hub knows", path=path))
         elif agency.code == pkg.sender.organ_id:
             problems.append(Problem("the sender cannot send to itself", path=path))
         else:
-            out.append(agency)
-        seen.add(to.organ_id)
+            out[code] = Recipient(agency, note or (out[code].note if code in out else None))
+        if note is None:
+            seen_to.add(code)
     if problems:
         raise RoutingError(
             "; ".join(p.message for p in problems)
@@ -111,7 +136,37 @@ def _resolve_recipients(ctx: HubContext, pkg: DocumentPackage) -> list[Agency]:
             "(lienthong agencies list).",
             problems=problems,
         )
-    return out
+    return list(out.values())
+
+
+async def _earlier_answer(
+    ctx: HubContext, session: AsyncSession, caller: Agency, pkg: DocumentPackage, sha256: str
+) -> dict[str, Any] | None:
+    """Step 5, de-duplication. The same bytes again are a retry: the original answer. For a new
+    document (type 0), other bytes under a DocumentId the sender already used are refused with
+    the existing document's id; revoke, update and replace reuse DocumentIds by design."""
+    query = select(Document).where(
+        Document.sender_code == caller.code,
+        Document.edxml_document_id == pkg.document_id,
+        Document.business_type == int(pkg.business_type),
+    )
+    if pkg.business_type is not BusinessType.NEW:
+        query = query.where(Document.package_sha256 == sha256)
+    existing = (await session.execute(query.limit(1))).scalar_one_or_none()
+    if existing is None:
+        return None
+    if existing.package_sha256 != sha256:
+        raise Conflict(
+            f"{caller.code} already sent a document with DocumentId {pkg.document_id!r} "
+            f"(hub document {existing.id}). To change it, send an update (BussinessDocType 2) "
+            "or a replacement (3); to send a new document, give it a new DocumentId.",
+            code="document.duplicate",
+            extra={"existing_document_id": existing.id},
+        )
+    rows = await session.execute(
+        select(Delivery).where(Delivery.document_id == existing.id, Delivery.kind == "document")
+    )
+    return _receipt(ctx, existing, list(rows.scalars()), duplicate=True)
 
 
 def _receipt(
@@ -139,29 +194,14 @@ async def accept_document(ctx: HubContext, caller: Agency, body: bytes) -> dict[
     checked = check_package(ctx, caller, body, "edoc")
     pkg = read_document(checked.verified.signed_root)
     _require_sender(caller, pkg.sender.organ_id)
-    recipients = _resolve_recipients(ctx, pkg)
+    the_plan = business.plan(pkg)
+    recipients = _resolve_recipients(ctx, pkg, the_plan.extra if the_plan else {})
 
     async with ctx.store.write() as session:
-        existing = (
-            await session.execute(
-                select(Document).where(
-                    Document.sender_code == caller.code,
-                    Document.edxml_document_id == pkg.document_id,
-                    Document.business_type == int(pkg.business_type),
-                    Document.package_sha256 == checked.sha256,
-                )
-            )
-        ).scalar_one_or_none()
-        if existing is not None:
-            # A sender retrying after a lost answer gets the same receipt; nothing is stored twice.
-            rows = (
-                await session.execute(
-                    select(Delivery).where(
-                        Delivery.document_id == existing.id, Delivery.kind == "document"
-                    )
-                )
-            ).scalars()
-            return _receipt(ctx, existing, list(rows), duplicate=True)
+        answer = await _earlier_answer(ctx, session, caller, pkg, checked.sha256)
+        if answer is not None:
+            return answer
+        earlier = await business.find_earlier(session, caller.code, the_plan) if the_plan else []
 
         now = utcnow()
         await put_blob(session, checked.sha256, body)
@@ -183,23 +223,21 @@ async def accept_document(ctx: HubContext, caller: Agency, body: bytes) -> dict[
         )
         session.add(doc)
         await session.flush()
-        await append_event(
-            session,
-            "received",
-            caller.code,
-            document_id=doc.id,
-            detail={
-                "package_sha256": checked.sha256,
-                "size": checked.size,
-                "edxml_document_id": pkg.document_id,
-                "code": f"{pkg.code.number}/{pkg.code.notation}",
-                "subject": pkg.subject,
-                "priority": int(pkg.priority),
-                "attachments": [
-                    {"name": a.name, "content_type": a.content_type} for a in pkg.attachments
-                ],
-            },
-        )
+        received: dict[str, Any] = {
+            "package_sha256": checked.sha256,
+            "size": checked.size,
+            "edxml_document_id": pkg.document_id,
+            "code": f"{pkg.code.number}/{pkg.code.notation}",
+            "subject": pkg.subject,
+            "priority": int(pkg.priority),
+            "business_type": int(pkg.business_type),
+            "attachments": [
+                {"name": a.name, "content_type": a.content_type} for a in pkg.attachments
+            ],
+        }
+        if earlier:
+            received["earlier_documents"] = [d.id for d in earlier]
+        await append_event(session, "received", caller.code, document_id=doc.id, detail=received)
         await append_event(
             session,
             "validated",
@@ -211,15 +249,32 @@ async def accept_document(ctx: HubContext, caller: Agency, body: bytes) -> dict[
                 "warnings": [p.as_dict() for p in checked.warnings],
             },
         )
+        if the_plan is not None:
+            business.link(session, doc.id, earlier, the_plan)
+            for earlier_doc in earlier:
+                # The earlier document's own trace says what happened to it, and by what.
+                await append_event(
+                    session,
+                    business.event_kind(the_plan),
+                    caller.code,
+                    document_id=earlier_doc.id,
+                    detail={
+                        "by_document": doc.id,
+                        "reason": the_plan.reason,
+                        "recipients": [r.agency.code for r in recipients],
+                        **({"receivers": the_plan.extra} if the_plan.extra else {}),
+                    },
+                )
         deliveries = []
-        for agency in recipients:
+        for recipient in recipients:
             delivery = Delivery(
                 id=new_id(),
                 kind="document",
                 document_id=doc.id,
-                recipient_code=agency.code,
+                recipient_code=recipient.agency.code,
                 priority=int(pkg.priority),
                 state=T.QUEUED,
+                note=recipient.note,
                 created_at=now,
                 attempts=0,
                 recall_pending=False,
@@ -232,19 +287,17 @@ async def accept_document(ctx: HubContext, caller: Agency, body: bytes) -> dict[
             "stored",
             "hub",
             document_id=doc.id,
-            detail={"recipients": [a.code for a in recipients]},
+            detail={"recipients": [r.agency.code for r in recipients]},
         )
-        for agency, delivery in zip(recipients, deliveries, strict=True):
+        for recipient, delivery in zip(recipients, deliveries, strict=True):
+            queued = {"recipient": recipient.agency.code, "mode": recipient.agency.delivery}
+            if recipient.note:
+                queued["note"] = recipient.note
             await append_event(
-                session,
-                "queued",
-                "hub",
-                document_id=doc.id,
-                delivery_id=delivery.id,
-                detail={"recipient": agency.code, "mode": agency.delivery},
+                session, "queued", "hub", document_id=doc.id, delivery_id=delivery.id, detail=queued
             )
-    for agency in recipients:
-        ctx.notifier.notify(agency.code)
+    for recipient in recipients:
+        ctx.notifier.notify(recipient.agency.code)
     log.info(
         "document accepted",
         extra={"document_id": doc.id, "sender": caller.code, "recipients": len(recipients)},

@@ -47,6 +47,7 @@ async def document_trace(ctx: HubContext, caller: Agency, document_id: str) -> d
             "transport": d.state,
             "business": d.business_state,
             "recall_pending": d.recall_pending,
+            "note": d.note,
             "delivered_at": d.delivered_at.isoformat() if d.delivered_at else None,
             "acknowledged_at": d.acked_at.isoformat() if d.acked_at else None,
         }

@@ -118,6 +118,18 @@ class Document(Base):
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
 
 
+class DocumentLink(Base):
+    """A revoke, update or replace package points at the earlier document it acts on."""
+
+    __tablename__ = "document_links"
+
+    document_id: Mapped[str] = mapped_column(ForeignKey("documents.id"), primary_key=True)
+    earlier_document_id: Mapped[str] = mapped_column(
+        ForeignKey("documents.id"), primary_key=True, index=True
+    )
+    relation: Mapped[str] = mapped_column(String(16))  # "revokes" | "updates" | "replaces"
+
+
 class StatusRecord(Base):
     __tablename__ = "status_packages"
 
@@ -153,6 +165,8 @@ class Delivery(Base):
     business_state: Mapped[str | None] = mapped_column(String(2))
     recall_pending: Mapped[bool] = mapped_column(default=False)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Why this recipient gets the package when it is not a plain To (e.g. added by an update).
+    note: Mapped[str | None] = mapped_column(String(200))
     ack_reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -35,6 +35,13 @@ class BusinessType(IntEnum):
     REPLACE = 3
 
 
+class ReceiverType(IntEnum):
+    """Bussiness/…/Receiver/ReceiverType in an update package."""
+
+    REMOVED = 0
+    ADDED = 1
+
+
 class StatusCode(StrEnum):
     """MessageHeader/StatusCode of a status package."""
 
@@ -142,14 +149,41 @@ class TraceHeader:
 
 
 @dataclass(frozen=True)
+class Receiver:
+    """A recipient an update adds (it gets the document) or removes (it gets a notice)."""
+
+    organ_id: str
+    receiver_type: ReceiverType
+
+
+@dataclass(frozen=True)
+class Replacement:
+    """ReplacementInfo: an earlier document this one replaces, for the agencies listed."""
+
+    document_id: str
+    organ_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Business:
     """TraceHeaderList/Bussiness (double "s" on the wire): revoke, update or replace."""
 
     business_type: BusinessType = BusinessType.NEW
-    document_id: str = ""  # the earlier document being acted on
+    document_id: str = ""  # the earlier document acted on; a revoke may leave it to the header
     reason: str = ""
     paper: str = ""
+    # Update (2): BussinessDocumentInfo. The two flags say whether the document's content and
+    # its recipients changed ("0"/"1" as on the wire; empty when absent).
+    document_info: str = ""
+    document_receiver: str = ""
+    receivers: tuple[Receiver, ...] = ()
+    # Replace (3): ReplacementInfoList.
+    replacements: tuple[Replacement, ...] = ()
     staff: StaffInfo = field(default_factory=StaffInfo)
+
+    @property
+    def has_update_info(self) -> bool:
+        return bool(self.document_info or self.document_receiver or self.receivers)
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,9 @@ from hub.edxml.model import (
     OtherInfo,
     Priority,
     PromulgationInfo,
+    Receiver,
+    ReceiverType,
+    Replacement,
     ResponseFor,
     SignerInfo,
     StaffInfo,
@@ -38,7 +41,7 @@ from hub.errors import Problem, SchemaInvalid
 from hub.xmlsafe import source_line, text_of
 
 _Element = etree._Element
-_E = TypeVar("_E", Priority, BusinessType)
+_E = TypeVar("_E", Priority, BusinessType, ReceiverType)
 
 
 def _q(name: str) -> str:
@@ -146,16 +149,35 @@ def _other_info(el: _Element | None) -> OtherInfo:
     )
 
 
+def _receiver(el: _Element) -> Receiver:
+    kind = _text(el, "ReceiverType")
+    return Receiver(
+        organ_id=_text(el, "OrganId"),
+        receiver_type=_int_enum(ReceiverType, kind, "Receiver/ReceiverType", el),
+    )
+
+
 def _business(trace_list: _Element | None) -> Business | None:
     el = _child(trace_list, "Bussiness")
     if el is None:
         return None
     doc_type = _text(el, "BussinessDocType") or "0"
+    info = _child(el, "BussinessDocumentInfo")
     return Business(
         business_type=_int_enum(BusinessType, doc_type, "Bussiness/BussinessDocType", el),
         document_id=_text(el, "DocumentId"),
         reason=_text(el, "BussinessDocReason"),
         paper=_text(el, "Paper"),
+        document_info=_text(info, "DocumentInfo"),
+        document_receiver=_text(info, "DocumentReceiver"),
+        receivers=tuple(_receiver(r) for r in _children(_child(info, "ReceiverList"), "Receiver")),
+        replacements=tuple(
+            Replacement(
+                document_id=_text(r, "DocumentId"),
+                organ_ids=tuple(text_of(o) for o in _children(_child(r, "OrganIdList"), "OrganId")),
+            )
+            for r in _children(_child(el, "ReplacementInfoList"), "ReplacementInfo")
+        ),
         staff=_staff(_child(el, "StaffInfo")),
     )
 

@@ -110,7 +110,32 @@ def _business(out: _Out, depth: int, business: Business) -> None:
     out.leaf(depth + 1, _e("BussinessDocType"), str(int(business.business_type)), always=True)
     out.leaf(depth + 1, _e("BussinessDocReason"), business.reason)
     out.leaf(depth + 1, _e("Paper"), business.paper)
-    _staff(out, depth + 1, business.staff)
+    d = depth + 1
+    if business.has_update_info:
+        out.open(d, _e("BussinessDocumentInfo"))
+        out.leaf(d + 1, _e("DocumentInfo"), business.document_info)
+        out.leaf(d + 1, _e("DocumentReceiver"), business.document_receiver)
+        if business.receivers:
+            out.open(d + 1, _e("ReceiverList"))
+            for receiver in business.receivers:
+                out.open(d + 2, _e("Receiver"))
+                out.leaf(d + 3, _e("OrganId"), receiver.organ_id, always=True)
+                out.leaf(d + 3, _e("ReceiverType"), str(int(receiver.receiver_type)), always=True)
+                out.close(d + 2, _e("Receiver"))
+            out.close(d + 1, _e("ReceiverList"))
+        out.close(d, _e("BussinessDocumentInfo"))
+    if business.replacements:
+        out.open(d, _e("ReplacementInfoList"))
+        for replacement in business.replacements:
+            out.open(d + 1, _e("ReplacementInfo"))
+            out.leaf(d + 2, _e("DocumentId"), replacement.document_id, always=True)
+            out.open(d + 2, _e("OrganIdList"))
+            for organ_id in replacement.organ_ids:
+                out.leaf(d + 3, _e("OrganId"), organ_id, always=True)
+            out.close(d + 2, _e("OrganIdList"))
+            out.close(d + 1, _e("ReplacementInfo"))
+        out.close(d, _e("ReplacementInfoList"))
+    _staff(out, d, business.staff)
     out.close(depth, _e("Bussiness"))
 
 

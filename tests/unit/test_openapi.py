@@ -353,7 +353,9 @@ def test_receipts_match_the_schemas(spec: dict[str, Any]) -> None:
 
 
 def test_inbox_items_match_the_schema(spec: dict[str, Any]) -> None:
-    delivery = SimpleNamespace(id="x", kind="document", priority=3, state="queued", created_at=NOW)
+    delivery = SimpleNamespace(
+        id="x", kind="document", priority=3, state="queued", created_at=NOW, note=None
+    )
     doc = SimpleNamespace(
         id="d",
         sender_code="000.00.00.H26",
