@@ -2,7 +2,8 @@
 
 This is the only module that wires the parts together and configures logging. Server commands
 (serve, db upgrade, demo, agencies list, validate) read the hub's configuration; agency commands
-(send, inbox, fetch, ack, status, trace) talk to a running hub over HTTP, as an agency would.
+(send, inbox, fetch, attachments, ack, status, trace) talk to a running hub over HTTP, as an
+agency would.
 """
 
 from __future__ import annotations
@@ -143,6 +144,78 @@ async def cmd_fetch(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+async def cmd_attachments(args: argparse.Namespace) -> int:
+    async with _client(args) as client:
+        package = await client.fetch(f"/v1/documents/{args.document_id}")
+    try:
+        return await asyncio.to_thread(_save_attachments, package, Path(args.out))
+    except LienthongError as exc:
+        print(f"lienthong attachments: cannot read the package: {exc.detail}", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return EXIT_INVALID
+
+
+def _save_attachments(package: bytes, out: Path) -> int:
+    """Decode every attachment of *package* and write it into *out*; one line per file."""
+    from hub.edxml.attachments import AttachmentError, decode, safe_filename
+    from hub.edxml.reader import read_document
+    from hub.xmlsafe import parse
+
+    pkg = read_document(parse(package))
+    if not pkg.attachments:
+        print("the document has no attachments")
+        return EXIT_OK
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        print(f"lienthong attachments: cannot create {out}: {exc.strerror}", file=sys.stderr)
+        return EXIT_USAGE
+    taken: set[str] = set()
+    failed = 0
+    for att in pkg.attachments:
+        try:
+            decoded = decode(att)
+        except AttachmentError as exc:
+            failed += 1
+            print(f"lienthong attachments: not written: {exc.code}: {exc.detail}", file=sys.stderr)
+            continue
+        name = safe_filename(decoded.name, taken)
+        taken.add(name)
+        _write_atomically(out, name, decoded.data)
+        how = f"zipped (entry {decoded.entry_name})" if decoded.zipped else "not zipped"
+        print(
+            f"{name}: {decoded.size} bytes, sha256 {decoded.sha256}, {how}"
+            + (f", sent as {decoded.name!r}" if name != decoded.name else "")
+            + (f" ({decoded.note})" if decoded.note else "")
+        )
+    return EXIT_INVALID if failed else EXIT_OK
+
+
+def _write_atomically(folder: Path, name: str, data: bytes) -> None:
+    """Write *folder*/*name* through a temporary file in *folder*, never anywhere else."""
+    import contextlib
+    import secrets
+
+    if name in ("", ".", "..") or Path(name).name != name or "\\" in name:
+        raise ValueError(f"refusing to write an unsafe file name {name!r}")
+    target = folder / name
+    temporary = folder / f".lienthong-{secrets.token_hex(8)}.part"
+    # O_EXCL: never follow or reuse something already there; mode 0o666 less the umask.
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    fd = os.open(temporary, flags, 0o666)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(temporary, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
+
+
 async def cmd_ack(args: argparse.Namespace) -> int:
     async with _client(args) as client:
         answer = await client.ack(
@@ -186,44 +259,66 @@ async def cmd_trace(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from hub.edxml import schema
-    from hub.xmlsafe import parse
+    """The report of POST /v1/validate for FILE (schema.report_for), without a hub: the policy
+    is the configured one ([validation] of hub.toml) if there is a configuration, else the
+    defaults; the signature is judged only as far as no certificate is needed."""
+    from hub.config import load_validation_policy
+    from hub.edxml.schema import ValidationPolicy, report_for
+    from hub.errors import Problem
 
     try:
         data = Path(args.file).read_bytes()
     except OSError as exc:
         print(f"lienthong validate: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
         return EXIT_USAGE
-    errors: list[Any] = []
-    warnings: list[Any] = []
-    kind = None
-    try:
-        tree = parse(data)
-        kind = schema.detect_kind(tree)
-        report = schema.check(tree, kind or "edoc")
-        errors, warnings = list(report.errors), list(report.warnings)
-    except LienthongError as exc:
-        errors = list(exc.problems) or [exc.detail]
-    if args.json:
-        _print_json(
-            {
-                "file": args.file,
-                "kind": kind,
-                "valid": not errors,
-                "errors": [
-                    e.as_dict() if hasattr(e, "as_dict") else {"message": str(e)} for e in errors
-                ],
-                "warnings": [w.as_dict() for w in warnings],
-            }
-        )
+    config = _config_path(args)
+    if config.is_file():
+        # A bad [validation] value is a configuration error (exit 3), as at hub start-up.
+        policy, source = load_validation_policy(config), str(config)
     else:
-        verdict = "valid" if not errors else "INVALID"
-        print(f"{args.file}: {verdict}" + (f" {kind} package" if kind else ""))
-        for e in errors:
-            print(f"  error   {e}")
-        for w in warnings:
-            print(f"  warning {w}")
-    return EXIT_OK if not errors else EXIT_INVALID
+        policy, source = ValidationPolicy(), f"defaults (no hub configuration at {config})"
+    report = report_for(data, args.kind, policy)
+    if args.json:
+        _print_json({"file": args.file, **report, "policy": {"source": source, **policy.as_dict()}})
+        return EXIT_OK if report["valid"] else EXIT_INVALID
+
+    label = {"edoc": "document package", "status": "status package"}.get(report["kind"], "")
+    errors, warnings = report["errors"], report["warnings"]
+    if report["valid"]:
+        head = f"valid {label}"
+        if warnings:
+            head += f" with {len(warnings)} warning{'s' if len(warnings) > 1 else ''}"
+    else:
+        what = {
+            "xml.malformed": "not well-formed XML",
+            "xml.forbidden": "uses an XML feature the hub refuses",
+            "package.kind": "not the kind of package asked for",
+        }.get(report["code"], "breaks the edXML schema or the validation policy")
+        head = f"INVALID {label}".rstrip() + f" ({report['code']}: {what})"
+    print(f"{args.file}: {head}")
+    for severity, problems in (("error", errors), ("warning", warnings)):
+        for problem in problems:  # "line N[:col], path: explanation"
+            print(f"  {severity:<8} {Problem(**problem)}")
+    signature = report["signature"]
+    if signature["checked"]:
+        verdict = (
+            "valid"
+            if signature["valid"]
+            else f"{signature['problem']['code']}: {signature['problem']['detail']}"
+        )
+    elif report["code"] in ("xml.malformed", "xml.forbidden"):
+        verdict = "not checked (the package could not be read)"
+    else:
+        verdict = (
+            "not verified here: the hub verifies it against the sender's registered "
+            "certificates (POST /v1/validate as the sending agency)"
+        )
+    print(f"  signature: {verdict}")
+    changed = [
+        f"{k}={v}" for k, v in policy.as_dict().items() if getattr(ValidationPolicy(), k) != v
+    ]
+    print(f"  policy: {source}" + (f" ({', '.join(changed)})" if changed else ""))
+    return EXIT_OK if report["valid"] else EXIT_INVALID
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
@@ -486,6 +581,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="FILE", help="write to FILE instead of standard output")
 
     p = add(
+        "attachments",
+        cmd_attachments,
+        "save a document's attached files under their original names",
+        "Download the document package DOC_ID (as the agency CODE), decode every attachment "
+        "(taking the file out of the single-file ZIP the official SDK wraps it in) and write it "
+        "into DIR under its AttachmentName, made safe for the file system: path parts, control "
+        "characters and reserved names are neutralised, and a repeated name gets ' (2)'. A file "
+        "of the same name already in DIR is replaced. Prints one line per file: name, size, "
+        "SHA-256 and whether it was zipped. Exits with 1 if an attachment cannot be decoded "
+        "(the others are still written).",
+    )
+    p.add_argument("document_id", metavar="DOC_ID", help="the hub's document id")
+    _agency_options(p)
+    p.add_argument(
+        "--out",
+        metavar="DIR",
+        required=True,
+        help="folder to write the files into (created if missing)",
+    )
+
+    p = add(
         "ack",
         cmd_ack,
         "acknowledge a delivery: stored (done), or --fail REASON",
@@ -523,11 +639,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = add(
         "validate",
         cmd_validate,
-        "check an edXML package against the schemas (exit 1 if invalid)",
-        "Check FILE locally: well-formedness, hardening rules and the edXML schema. "
-        "Nothing is sent.",
+        "check an edXML package against the schemas and the validation policy (exit 1 if invalid)",
+        "Check FILE locally, as POST /v1/validate does: well-formedness, hardening rules, the "
+        "edXML schema and the validation policy ([validation] of the hub configuration if there "
+        "is one, else the defaults). Lists every problem with its severity, line, element path "
+        "and explanation, then what can be said of the signature without the sender's "
+        "certificates. Nothing is sent. Exit 1 if invalid; warnings alone do not fail.",
     )
     p.add_argument("file", metavar="FILE")
+    p.add_argument(
+        "--kind",
+        choices=("edoc", "status"),
+        help="check as this kind of package (default: detected; a StatusCode makes a status)",
+    )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
 
     demo = add(

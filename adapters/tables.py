@@ -42,7 +42,24 @@ def _event_summary(event: dict[str, Any]) -> str:
     kind = event["kind"]
     if kind == "received":
         digest = d.get("package_sha256", "")[:12]
-        return f"{d.get('code', '')} · {d.get('size', 0)} bytes · sha256 {digest}…"
+        text = f"{d.get('code', '')} · {d.get('size', 0)} bytes · sha256 {digest}…"
+        for att in d.get("attachments", []):
+            # Older events record only name and content_type; a file that could not be decoded
+            # has an "error" instead of size and sha256.
+            if att.get("error"):
+                error = att["error"]
+                code = error.get("code", "") if isinstance(error, dict) else error
+                text += f" · {att.get('name', '')}: {code}"
+            elif "size" in att:
+                text += (
+                    f" · {att.get('name', '')} ({att['size']} bytes, "
+                    f"sha256 {att.get('sha256', '')[:12]}…"
+                    + (", zipped" if att.get("zipped") else "")
+                    + ")"
+                )
+            else:
+                text += f" · {att.get('name', '')}"
+        return text
     if kind == "validated":
         method = d.get("signature_method", "").rsplit("#", 1)[-1].rsplit("/", 1)[-1]
         return f"signature {method} ok" + (

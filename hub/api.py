@@ -163,6 +163,38 @@ async def post_status(request: web.Request) -> web.Response:
     return _json(await intake.accept_status(request.app[CONTEXT], caller, body), status=202)
 
 
+async def post_validate(request: web.Request) -> web.Response:
+    """A dry run: the validation report of the body (``schema.report_for``), always a 200.
+
+    Nothing is stored and no trace event is written, whatever the package (a malformed one
+    included: it is reported, not refused). Only what is wrong with the request itself is a
+    problem answer, as everywhere: no or a bad credential (401), an oversized body (413), an
+    unknown ``kind`` (400). An agency's signature is verified against its own registered
+    certificates; other accounts have none, so only what needs no certificate is judged.
+    """
+    import asyncio
+
+    from hub.edxml.schema import PackageKind, report_for
+
+    caller = authenticate(request)
+    kinds: dict[str, PackageKind] = {"edoc": "edoc", "status": "status"}
+    asked = request.query.get("kind")
+    if asked is not None and asked not in kinds:
+        raise BadRequest(f"Query parameter kind must be edoc or status, not {asked!r}.")
+    body = await read_body(request)
+    ctx = request.app[CONTEXT]
+    # Off the event loop: explaining a large invalid package (xmlschema) takes a while.
+    report = await asyncio.to_thread(
+        report_for,
+        body,
+        kinds[asked] if asked is not None else None,
+        ctx.validation,
+        certificates=caller.certificates if caller.can_exchange else None,
+        signature_policy=ctx.policy,
+    )
+    return _json(report)
+
+
 async def get_inbox(request: web.Request) -> web.Response:
     caller = authenticate(request)
     items = await deliveries.inbox(
@@ -248,6 +280,7 @@ def create_app(ctx: HubContext, *, max_body_bytes: int) -> web.Application:
     app.router.add_get("/v1/documents/{id}/trace", get_trace)
     app.router.add_post("/v1/status", post_status)
     app.router.add_get("/v1/status/{id}", get_status)
+    app.router.add_post("/v1/validate", post_validate)
     app.router.add_get("/v1/inbox", get_inbox)
     app.router.add_post("/v1/deliveries/{id}/ack", post_ack)
     app.router.add_get("/v1/agencies", get_agencies)

@@ -3,7 +3,8 @@
 Every key can be overridden by an environment variable:
 
 * ``hub.toml``: ``LIENTHONG_<SECTION>_<KEY>``, e.g. ``LIENTHONG_DATABASE_URL``,
-  ``LIENTHONG_HUB_LISTEN``, ``LIENTHONG_LIMITS_MAX_BODY_BYTES``;
+  ``LIENTHONG_HUB_LISTEN``, ``LIENTHONG_LIMITS_MAX_BODY_BYTES``,
+  ``LIENTHONG_VALIDATION_CODE_NUMBER_LENGTH``;
 * ``agencies.toml``: ``LIENTHONG_AGENCY_<CODE>_<KEY>`` with the code's dots written as
   underscores, e.g. ``LIENTHONG_AGENCY_000_00_31_H26_DELIVERY=push``.
 
@@ -18,10 +19,11 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from hub.edxml.schema import ACTIONS, ValidationPolicy
 from hub.errors import ConfigError
 
 AGENCY_CODE = re.compile(r"^\d{3}\.\d{2}\.\d{2}\.[A-Z]\d{2}$")
@@ -61,6 +63,7 @@ class Settings:
     agencies_path: Path
     agencies: tuple[AgencyConfig, ...]
     config_path: Path
+    validation: ValidationPolicy = field(default_factory=ValidationPolicy)
 
     @property
     def base_url(self) -> str:
@@ -113,6 +116,15 @@ class _Reader:
             raise self._fail(key, f"must be a whole number, not {value!r}")
         if value < minimum:
             raise self._fail(key, f"must be at least {minimum}, not {value}")
+        return value
+
+    def choice(self, key: str, env_name: str, default: str, allowed: tuple[str, ...]) -> str:
+        value, from_env = self._raw(key, env_name)
+        if value is None:
+            return default
+        if not isinstance(value, str) or value not in allowed:
+            shown = f"{env_name}={value!r}" if from_env else repr(value)
+            raise self._fail(key, f"{shown} is not one of {', '.join(map(repr, allowed))}")
         return value
 
     def strings(self, key: str, env_name: str) -> tuple[str, ...]:
@@ -200,8 +212,44 @@ def load_settings(
         agencies_path=agencies_path,
         agencies=load_agencies(agencies_path, env),
         config_path=config_path,
+        validation=_validation_policy(config_path, data, env),
     )
     return settings
+
+
+def load_validation_policy(
+    config_path: Path, env: Mapping[str, str] | None = None
+) -> ValidationPolicy:
+    """Only the ``[validation]`` section of *config_path* (with its env overrides), for tools
+    that check packages without starting a hub (``lienthong validate``)."""
+    env = dict(os.environ if env is None else env)
+    return _validation_policy(config_path, _load_toml(config_path), env)
+
+
+def _validation_policy(
+    config_path: Path, data: Mapping[str, Any], env: Mapping[str, str]
+) -> ValidationPolicy:
+    """``[validation]``: per rule "reject", "warn" or "accept" (README, "Validation policy")."""
+    table = data.get("validation", {})
+    if not isinstance(table, dict):
+        raise ConfigError(str(config_path), "validation", "must be a table")
+    rules = ValidationPolicy.rules()
+    for key in table:
+        if key not in rules:
+            raise ConfigError(
+                str(config_path),
+                f"validation.{key}",
+                f"is not a validation rule; the rules are {', '.join(rules)}",
+            )
+    reader = _Reader(config_path, "validation.", table, env)
+    defaults = ValidationPolicy()
+    values: dict[str, Any] = {
+        rule: reader.choice(
+            rule, f"LIENTHONG_VALIDATION_{rule.upper()}", getattr(defaults, rule), ACTIONS
+        )
+        for rule in rules
+    }
+    return ValidationPolicy(**values)  # each value checked against ACTIONS above
 
 
 def _database_url(config_path: Path, url: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from hub.directory import Directory
+from hub.edxml.schema import ValidationPolicy
 from hub.notify import InboxNotifier
 from signing.xmldsig import SignaturePolicy
 from tracking.store import Store
@@ -16,4 +17,5 @@ class HubContext:
     store: Store
     directory: Directory
     policy: SignaturePolicy = field(default_factory=SignaturePolicy)
+    validation: ValidationPolicy = field(default_factory=ValidationPolicy)
     notifier: InboxNotifier = field(default_factory=InboxNotifier)

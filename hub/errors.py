@@ -9,6 +9,8 @@ The tree (HTTP status in brackets; the ``code`` is what clients match on)::
     │   ├── ForbiddenXML                [400] xml.forbidden  (DOCTYPE, entities, processing)
     │   ├── SchemaInvalid               [422] schema.invalid (problems: path, line, message)
     │   ├── SignatureError              [422] signature.*    (missing, invalid, policy, untrusted)
+    │   ├── AttachmentError             [422] attachment.invalid, attachment.too_large
+    │   │                                     (hub.edxml.attachments: decoding a file)
     │   └── WrongPackageKind            [422] package.kind   (a status sent as a document, …)
     ├── AuthError                       [401] auth.required / auth.invalid
     ├── Forbidden                       [403] forbidden, sender.mismatch

@@ -9,6 +9,7 @@ A refused package leaves one ``rejected`` trace event and nothing else.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import uuid
@@ -22,6 +23,7 @@ from hub import business
 from hub.context import HubContext
 from hub.directory import Agency
 from hub.edxml import schema
+from hub.edxml.attachments import describe as describe_attachments
 from hub.edxml.model import BusinessType, DocumentPackage, StatusCode, StatusPackage
 from hub.edxml.reader import read_document, read_status
 from hub.errors import (
@@ -76,7 +78,7 @@ def check_package(
         raise WrongPackageKind(
             f"This endpoint takes {expected}; this is a {found} package: send it to {endpoint}."
         )
-    report = schema.validate(tree, kind)
+    report = schema.validate(tree, kind, ctx.validation)
     verified = verify_package(tree, caller.certificates, ctx.policy)
     return Checked(hashlib.sha256(body).hexdigest(), len(body), verified, report.warnings)
 
@@ -196,6 +198,8 @@ async def accept_document(ctx: HubContext, caller: Agency, body: bytes) -> dict[
     _require_sender(caller, pkg.sender.organ_id)
     the_plan = business.plan(pkg)
     recipients = _resolve_recipients(ctx, pkg, the_plan.extra if the_plan else {})
+    # Unzipping can take a moment on large files: off the event loop, outside the transaction.
+    attachments = await asyncio.to_thread(describe_attachments, pkg)
 
     async with ctx.store.write() as session:
         answer = await _earlier_answer(ctx, session, caller, pkg, checked.sha256)
@@ -231,9 +235,7 @@ async def accept_document(ctx: HubContext, caller: Agency, body: bytes) -> dict[
             "subject": pkg.subject,
             "priority": int(pkg.priority),
             "business_type": int(pkg.business_type),
-            "attachments": [
-                {"name": a.name, "content_type": a.content_type} for a in pkg.attachments
-            ],
+            "attachments": attachments,
         }
         if earlier:
             received["earlier_documents"] = [d.id for d in earlier]

@@ -82,7 +82,12 @@ async def open_context(settings: Settings) -> HubContext:
     except BaseException:
         await store.close()
         raise
-    return HubContext(hub_id=settings.hub_id, store=store, directory=directory)
+    return HubContext(
+        hub_id=settings.hub_id,
+        store=store,
+        directory=directory,
+        validation=settings.validation,
+    )
 
 
 async def start(settings: Settings, *, port: int | None = None) -> RunningHub:

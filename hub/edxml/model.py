@@ -8,9 +8,12 @@ writer → reader round-trips compare equal.
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
+
+from hub.errors import PackageError
 
 EDXML_NS = "http://www.mic.gov.vn/TBT/QCVN_102_2016"
 DS_NS = "http://www.w3.org/2000/09/xmldsig#"
@@ -198,7 +201,15 @@ class Attachment:
 
     @property
     def data(self) -> bytes:
-        return base64.b64decode(self.encoded, validate=False)
+        """The decoded bytes, as sent (still zipped if the sender zipped them): lenient about
+        whitespace. ``hub.edxml.attachments.decode`` is the strict path that also unzips."""
+        try:
+            return base64.b64decode(self.encoded.encode("ascii"), validate=False)
+        except (UnicodeEncodeError, binascii.Error) as exc:
+            raise PackageError(
+                f"Attachment {self.name or self.content_id!r} is not valid base64.",
+                code="attachment.invalid",
+            ) from exc
 
     @property
     def sha256(self) -> str:

@@ -1,32 +1,63 @@
-"""Schema validation of edXML packages: the XSDs in ``schemas/`` plus what XSD 1.0 cannot say.
+"""Schema validation of edXML packages: the XSDs in ``schemas/`` plus what XSD 1.0 cannot say,
+and the hub's validation policy for the rules that real packages break.
 
 Real packages order the MessageHeader children differently from one sender to the next, and XSD
 1.0 (all libxml2 supports) cannot express "any order, To repeated". The XSDs therefore model
 MessageHeader as an unbounded choice, and this module checks its cardinality (exactly one From,
-at least one To, the required fields, at most one of each single-valued field). It also applies
-the agency-code policy: the strict QCVN 102 form is required where the hub routes by the code
-(MessageHeader From/To) and only warned about elsewhere, because shortened codes, system
-identities and ``null`` are seen in the wild.
+at least one To, the required fields, at most one of each single-valued field). The strict QCVN
+102 agency code is required where the hub routes by it (MessageHeader From/To).
 
-Every problem carries an element path (local names, ``[n]`` only where a sibling of the same
-name repeats) and a line, and libxml2's terse messages are rewritten into plain language.
+The XSDs hold only what is always an error. The rules that real packages break (shortened agency
+codes, ``null`` in a TraceHeader, an over-long CodeNumber, UUID DocumentIds, impossible dates, a
+recall without a reason) are checked here, and a :class:`ValidationPolicy` decides per rule
+whether the package is refused, accepted with a warning, or accepted silently (README,
+"Validation policy"; ``[validation]`` in hub.toml).
+
+The yes/no answer is lxml's (libxml2, compiled once per thread): a valid package pays for
+nothing more. Only when lxml says "invalid" is the explanation built, with xmlschema, from the
+same XSD text: every problem carries an element path (local names, ``[n]`` only where a sibling
+of the same name repeats), the line of the element, and a plain-language message that says what
+was expected there.
+
+:func:`report_for` is the dry run behind ``POST /v1/validate`` and ``lienthong validate``.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
 import re
 import threading
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, fields
 from importlib.resources import files
-from typing import Literal, Protocol, cast
+from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
 
 from lxml import etree
 
-from hub.errors import Problem, SchemaInvalid
-from hub.xmlsafe import source_line, text_of
+from hub.edxml.attachments import manifest_problems
+from hub.errors import ForbiddenXML, MalformedXML, Problem, SchemaInvalid, SignatureError
+from hub.xmlsafe import parse, source_line, text_of
 
-__all__ = ["PackageKind", "Report", "check", "detect_kind", "validate"]
+if TYPE_CHECKING:  # imported where used: xmlschema and signxml only load when needed
+    from cryptography import x509
+    from xmlschema import XMLSchema10, XMLSchemaValidationError
+
+    from signing.xmldsig import SignaturePolicy
+
+__all__ = [
+    "ACTIONS",
+    "Action",
+    "PackageKind",
+    "Report",
+    "ValidationPolicy",
+    "check",
+    "detect_kind",
+    "report_for",
+    "validate",
+]
+
+log = logging.getLogger(__name__)
 
 PackageKind = Literal["edoc", "status"]
 
@@ -38,6 +69,59 @@ _XSD_FILE: Mapping[str, str] = {"edoc": "edoc.xsd", "status": "status.xsd"}
 
 _STRICT_ORGAN_ID = re.compile(r"[0-9]{3}\.[0-9]{2}\.[0-9]{2}\.[A-Z][0-9]{2}")
 _ORGAN_ID_FORM = "NNN.NN.NN.XNN (e.g. 000.00.00.G22)"
+
+Action = Literal["reject", "warn", "accept"]
+ACTIONS: tuple[Action, ...] = ("reject", "warn", "accept")
+
+# QCVN 102's limit for Code/CodeNumber. The XSD itself stops at 64, what the hub can store.
+CODE_NUMBER_LIMIT = 11
+
+
+@dataclass(frozen=True)
+class ValidationPolicy:
+    """What the hub does with a package that breaks a rule real packages break. Frozen; the
+    defaults are the safe ones.
+
+    Each field is one rule, named as its key in the ``[validation]`` section of hub.toml, and is
+    ``"reject"`` (an error: the package is refused), ``"warn"`` (accepted; the warning is kept in
+    the document's trace and shown by a validation report) or ``"accept"`` (accepted silently).
+    What is always wrong (a malformed package, a missing required element, From/To codes the hub
+    cannot route by, a rejection 02 without its reason) is no policy matter: always an error.
+    """
+
+    agency_code: Action = "warn"
+    """An OrganId outside MessageHeader From/To (TraceHeader, ResponseFor, Receiver,
+    ReplacementInfo) not in the strict QCVN 102 form: ``01.02.G22``, ``vxp.saas.03``."""
+    null_trace_organ_id: Action = "warn"
+    """A TraceHeader/OrganId that is the literal ``null`` or empty."""
+    code_number_length: Action = "reject"
+    """A CodeNumber longer than QCVN 102's 11 characters (recipients' systems enforce it)."""
+    document_id: Action = "accept"
+    """A DocumentId not in the form ``<issuer code>,<yyyy/MM/dd>,<number>/<notation>`` or
+    holding a date that does not exist: UUIDs are seen in the wild, and the id is opaque."""
+    impossible_date: Action = "warn"
+    """A date or timestamp in the right form that does not exist (``2014/02/30``)."""
+    recall_without_reason: Action = "warn"
+    """A recall request (status 13) without a Description giving the reason."""
+
+    def __post_init__(self) -> None:
+        for rule in self.rules():
+            value = getattr(self, rule)
+            if value not in ACTIONS:
+                raise ValueError(
+                    f"ValidationPolicy.{rule}: {value!r} is not one of {', '.join(ACTIONS)}"
+                )
+
+    @classmethod
+    def rules(cls) -> tuple[str, ...]:
+        """The rule names, which are also the ``[validation]`` keys of hub.toml."""
+        return tuple(f.name for f in fields(cls))
+
+    def as_dict(self) -> dict[str, str]:
+        return {rule: getattr(self, rule) for rule in self.rules()}
+
+
+DEFAULT_POLICY = ValidationPolicy()
 
 
 @dataclass(frozen=True)
@@ -52,8 +136,10 @@ class Report:
         return not self.errors
 
 
-def check(tree: etree._ElementTree, kind: PackageKind) -> Report:
-    """Validate *tree* as a package of *kind*; never raises for a bad package."""
+def check(
+    tree: etree._ElementTree, kind: PackageKind, policy: ValidationPolicy = DEFAULT_POLICY
+) -> Report:
+    """Validate *tree* as a package of *kind* under *policy*; never raises for a bad package."""
     if kind not in _XSD_FILE:
         raise ValueError(f"unknown package kind {kind!r}")
     root = tree.getroot()
@@ -64,18 +150,26 @@ def check(tree: etree._ElementTree, kind: PackageKind) -> Report:
         return Report(errors=(_wrong_kind(root, found, kind),))
     errors = _xsd_problems(tree, kind)
     warnings: list[Problem] = []
+    verdicts = _Verdicts(policy, errors, warnings)
     header = _message_header(root)
     if header is not None:
         errors += _header_cardinality(header, _HEADER_RULES[kind])
-        _status_description(header, kind, errors, warnings)
+        _status_description(header, kind, verdicts)
+        _code_number(header, kind, verdicts)
     errors += _signature_slot(root)
-    _organ_ids(root, header, errors, warnings)
+    if kind == "edoc":
+        errors += manifest_problems(root, already=errors)
+    _organ_ids(root, header, verdicts)
+    _document_ids(root, verdicts)
+    _dates(root, verdicts)
     return Report(errors=_by_line(errors), warnings=_by_line(warnings))
 
 
-def validate(tree: etree._ElementTree, kind: PackageKind) -> Report:
+def validate(
+    tree: etree._ElementTree, kind: PackageKind, policy: ValidationPolicy = DEFAULT_POLICY
+) -> Report:
     """:func:`check`, raising :class:`SchemaInvalid` with every error when there is one."""
-    report = check(tree, kind)
+    report = check(tree, kind, policy)
     if not report.ok:
         first = report.errors[0]
         more = len(report.errors) - 1
@@ -97,6 +191,98 @@ def detect_kind(tree: etree._ElementTree | etree._Element) -> PackageKind | None
     if header.find(_q("To")) is not None:
         return "edoc"
     return None
+
+
+def report_for(
+    data: bytes,
+    kind: PackageKind | None = None,
+    policy: ValidationPolicy = DEFAULT_POLICY,
+    *,
+    certificates: Sequence[x509.Certificate] | None = None,
+    signature_policy: SignaturePolicy | None = None,
+) -> dict[str, Any]:
+    """The validation report of *data*: a dry run that stores nothing and never raises for a bad
+    package. ``POST /v1/validate`` and ``lienthong validate`` both answer with it.
+
+    ``valid`` is the verdict on the package itself (well-formed, hardening rules, the schema and
+    *policy*: what ``code`` would be refused with at intake); the signature is reported beside it
+    and does not change it. *kind* forces the kind to check against (otherwise it is detected:
+    a StatusCode makes a status package, anything else is checked as a document). *certificates*
+    are the sender's registered certificates to verify the signature against; without them
+    (``None``) only what needs no certificate is judged: a missing signature, or a shape or
+    algorithm the hub refuses; otherwise ``signature.checked`` is false.
+    """
+    try:
+        tree = parse(data)
+    except (MalformedXML, ForbiddenXML) as exc:
+        return _report_dict(
+            valid=False,
+            kind=kind,
+            code=exc.code,
+            errors=exc.problems or (Problem(exc.detail),),
+            warnings=(),
+            signature=_NOT_CHECKED,
+        )
+    detected = detect_kind(tree)
+    checked_as: PackageKind = kind or detected or "edoc"
+    report = check(tree, checked_as, policy)
+    code = None
+    if not report.ok:
+        mismatch = kind is not None and detected is not None and detected != kind
+        code = "package.kind" if mismatch else SchemaInvalid.code
+    return _report_dict(
+        valid=report.ok,
+        kind=checked_as,
+        code=code,
+        errors=report.errors,
+        warnings=report.warnings,
+        signature=_signature_report(tree, certificates, signature_policy),
+    )
+
+
+_NOT_CHECKED: Mapping[str, Any] = {"checked": False, "valid": None, "problem": None}
+
+
+def _report_dict(
+    *,
+    valid: bool,
+    kind: PackageKind | None,
+    code: str | None,
+    errors: Iterable[Problem],
+    warnings: Iterable[Problem],
+    signature: Mapping[str, Any],
+) -> dict[str, Any]:
+    return {
+        "valid": valid,
+        "kind": kind,
+        "code": code,
+        "errors": [p.as_dict() for p in errors],
+        "warnings": [p.as_dict() for p in warnings],
+        "signature": dict(signature),
+    }
+
+
+def _signature_report(
+    tree: etree._ElementTree,
+    certificates: Sequence[x509.Certificate] | None,
+    signature_policy: SignaturePolicy | None,
+) -> Mapping[str, Any]:
+    from signing.xmldsig import SignaturePolicy, verify_package  # signxml loads only here
+
+    if tree.getroot().tag != _q("edXML"):
+        return _NOT_CHECKED
+    try:
+        verify_package(tree, tuple(certificates or ()), signature_policy or SignaturePolicy())
+    except SignatureError as exc:
+        if certificates is None and exc.code == "signature.untrusted":
+            # Present and of an accepted shape: only the sender's certificates could say more.
+            return _NOT_CHECKED
+        return {
+            "checked": True,
+            "valid": False,
+            "problem": {"code": exc.code, "detail": exc.detail},
+        }
+    return {"checked": True, "valid": True, "problem": None}
 
 
 # ---------------------------------------------------------------------------------- schemas
@@ -129,37 +315,33 @@ def _schema(kind: str) -> etree.XMLSchema:
     return schema
 
 
-_XS = "http://www.w3.org/2001/XMLSchema"
-_required_lock = threading.Lock()
-_required: dict[str, Mapping[str, frozenset[str]]] = {}
+_explainer_lock = threading.Lock()
+_explainers: dict[str, XMLSchema10] = {}
 
 
-def _required_children(kind: str) -> Mapping[str, frozenset[str]]:
-    """Element name -> the children its xs:all group requires, read from the XSD itself."""
-    with _required_lock:
-        if kind not in _required:
-            _required[kind] = _read_required_children(_xsd_source(kind))
-        return _required[kind]
+def _explainer(kind: str) -> XMLSchema10:
+    """The xmlschema validator for *kind*: built once, on the first invalid package, from the
+    same XSD text lxml compiled.
 
+    Nothing is ever fetched: the XSDs import nothing; resource access is sandboxed to the
+    ``schemas`` folder (``allow="sandbox"``), so an import added later could only name a local
+    file there; XML is always defused; xmlschema's fallback locations for well-known namespaces
+    are off; and a package's ``xsi:schemaLocation`` hints are ignored (``use_location_hints``).
+    Built validators are read-only, so one per kind serves every thread.
+    """
+    with _explainer_lock:
+        explainer = _explainers.get(kind)
+        if explainer is None:
+            from xmlschema import XMLSchema10  # ~0.1 s to import: only the invalid path pays
 
-def _read_required_children(xsd: bytes) -> Mapping[str, frozenset[str]]:
-    parser = etree.XMLParser(no_network=True, resolve_entities=False, load_dtd=False)
-    document = etree.fromstring(xsd, parser)
-    by_type = {
-        complex_type.get("name", ""): frozenset(
-            child.get("name", "")
-            for child in group.iterfind(f"{{{_XS}}}element")
-            if child.get("minOccurs", "1") != "0"
-        )
-        for complex_type in document.iterfind(f"{{{_XS}}}complexType")
-        if (group := complex_type.find(f"{{{_XS}}}all")) is not None
-    }
-    # Within one XSD, every element name with an xs:all type has the same type everywhere.
-    return {
-        element.get("name", ""): by_type[type_name]
-        for element in document.iter(f"{{{_XS}}}element")
-        if (type_name := element.get("type", "").rpartition(":")[2]) in by_type
-    }
+            explainer = _explainers[kind] = XMLSchema10(
+                _xsd_source(kind),
+                base_url=str(files("schemas")),
+                allow="sandbox",
+                defuse="always",
+                use_fallback=False,
+            )
+        return explainer
 
 
 # ---------------------------------------------------------------------------------- XSD errors
@@ -171,45 +353,41 @@ class _LogEntry(Protocol):
     message: str
     path: str | None
     line: int
-    type_name: str
-
-
-_FACET_ERRORS = frozenset(
-    {
-        "SCHEMAV_CVC_ENUMERATION_VALID",
-        "SCHEMAV_CVC_PATTERN_VALID",
-        "SCHEMAV_CVC_MAXLENGTH_VALID",
-        "SCHEMAV_CVC_MINLENGTH_VALID",
-        "SCHEMAV_CVC_LENGTH_VALID",
-    }
-)
-_DATATYPE_ERROR = "SCHEMAV_CVC_DATATYPE_VALID_1_2_1"
 
 
 def _xsd_problems(tree: etree._ElementTree, kind: str) -> list[Problem]:
     schema = _schema(kind)
     if schema.validate(tree):
         return []
-    root = tree.getroot()
     problems: list[Problem] = []
-    faceted: set[tuple[str | None, int]] = set()
-    for entry in cast("Iterable[_LogEntry]", schema.error_log):
-        where = (entry.path, entry.line)
-        # Some libxml2 versions follow a facet error with a generic "not a valid value of the
-        # atomic type" for the same element: one message per fault is enough.
-        if entry.type_name == _DATATYPE_ERROR and where in faceted:
-            continue
-        if entry.type_name in _FACET_ERRORS:
-            faceted.add(where)
-        problems.append(_problem_from_entry(root, entry, kind))
-    return problems
+    try:
+        for error in _explainer(kind).iter_errors(tree, use_location_hints=False):
+            problem = _explain(error)
+            if problem not in problems:
+                problems.append(problem)
+    except Exception:  # the explanation is best effort: lxml has already decided, and a fault
+        # in xmlschema (or in the wording here) must not turn a refusal into a crash.
+        log.debug("xmlschema could not explain; using libxml2's messages", exc_info=True)
+        problems = []
+    if problems:
+        return problems
+    # xmlschema saw nothing, or failed: never call a package invalid without saying why, so
+    # fall back to libxml2's own words.
+    root = tree.getroot()
+    return [
+        _libxml2_problem(root, entry) for entry in cast("Iterable[_LogEntry]", schema.error_log)
+    ]
 
 
-def _problem_from_entry(root: etree._Element, entry: _LogEntry, kind: str) -> Problem:
+def _libxml2_problem(root: etree._Element, entry: _LogEntry) -> Problem:
     element = _locate(root, entry.path)
-    message = _explain(entry.message, element, kind)
+    message = _strip_namespaces(
+        re.sub(r"^Element '[^']*'(, attribute '[^']*')?: ", "", entry.message.strip())
+    )
     if element is not None:
-        return Problem(message, _path(element), source_line(element))
+        return Problem(
+            f"{etree.QName(element).localname}: {message}", _path(element), source_line(element)
+        )
     path = re.sub(r"[\w.-]+:", "", entry.path) if entry.path else None
     return Problem(message, path, entry.line or None)
 
@@ -253,20 +431,10 @@ def _step_matches(element: etree._Element, name: str) -> bool:
     return etree.QName(element).namespace is None
 
 
-@dataclass(frozen=True)
-class _Subject:
-    """The element a libxml2 message is about."""
-
-    name: str  # local name, for the message
-    element: etree._Element | None  # None when the libxml2 path could not be followed
-    kind: str
-
-
-# libxml2 message (after "Element '…': ") → plain language.
-_Handler = Callable[["re.Match[str]", _Subject], str]
-_HEAD = re.compile(
-    r"Element '(?P<element>[^']*)'(?:, attribute '(?P<attr>[^']*)')?: (?P<rest>.*)", re.S
-)
+# xmlschema error → plain language. The error's ``elem`` is the lxml element itself (so the
+# path and line are those of the package as sent), ``validator`` is the XSD component that
+# failed, and for content errors ``invalid_child`` and ``expected`` say what came and what
+# could have.
 
 _PATTERN_MEANING: Mapping[str, str] = {
     "[0-9]{4}/[0-9]{2}/[0-9]{2}": "a date in the form yyyy/MM/dd (e.g. 2018/09/28)",
@@ -276,166 +444,143 @@ _PATTERN_MEANING: Mapping[str, str] = {
     ),
 }
 _TYPE_MEANING: Mapping[str, str] = {
-    "xs:boolean": "true or false",
-    "xs:unsignedShort": "a whole number from 0 to 65535",
-    "xs:base64Binary": "base64-encoded data",
+    "boolean": "true or false",
+    "unsignedShort": "a whole number from 0 to 65535",
+    "base64Binary": "base64-encoded data",
 }
+# xmlschema checks some built-in types with plain functions rather than XSD components.
+_TYPE_OF_VALIDATOR: Mapping[str, str] = {"unsigned_short_validator": "unsignedShort"}
+_MISSING_ATTRIBUTE = re.compile(r"missing required attribute '(?P<name>[^']+)'")
+_UNDEFINED_ATTRIBUTE = re.compile(r"'(?P<name>[^']+)' attribute not allowed")
 
 
-def _explain(message: str, element: etree._Element | None, kind: str) -> str:
-    head = _HEAD.fullmatch(message.strip())
-    if head is None:
-        return _strip_namespaces(message.strip())
-    name = etree.QName(element).localname if element is not None else _local(head["element"])
-    rest = head["rest"].strip()
-    if head["attr"] and rest.endswith("is not allowed."):
-        return f"{name} has an attribute {_local(head['attr'])} that edXML does not define"
-    for pattern, handler in _REWRITES:
-        match = pattern.fullmatch(rest)
-        if match is not None:
-            return handler(match, _Subject(name, element, kind))
-    return f"{name}: {_strip_namespaces(rest)}"
+def _explain(error: XMLSchemaValidationError) -> Problem:
+    from xmlschema import XMLSchemaChildrenValidationError
+
+    element = error.elem if isinstance(error.elem, etree._Element) else None
+    if element is None:  # pragma: no cover - xmlschema always names the element for lxml input
+        return Problem(_strip_namespaces(error.reason or str(error)))
+    if isinstance(error, XMLSchemaChildrenValidationError):
+        child = error.invalid_child
+        if isinstance(child, etree._Element) and isinstance(child.tag, str):
+            return _at(child, _unexpected_child(child, element, error))
+        return _at(element, _incomplete(element, error))
+    return _at(element, _value_problem(error, element))
 
 
-def _not_expected(match: re.Match[str], it: _Subject) -> str:
-    parent = it.element.getparent() if it.element is not None else None
-    parent_name = etree.QName(parent).localname if parent is not None else "its parent"
-    if match["expected"]:
-        expected = _names(match["expected"])
-        text = f"{it.name} is not allowed at this point in {parent_name}; expected {expected}"
-    elif parent is not None and parent.tag == _q("MessageHeader"):
-        allowed = ", ".join(_HEADER_RULES[it.kind].allowed)
-        text = f"{it.name} is not allowed in MessageHeader; it may contain {allowed}"
-    else:
-        text = (
-            f"{it.name} is not allowed at this point in {parent_name} "
-            "(an unknown element, a repeat, or out of order)"
-        )
-    return text + _namespace_note(it.element)
+def _unexpected_child(
+    child: etree._Element, parent: etree._Element, error: XMLSchemaValidationError
+) -> str:
+    from xmlschema.validators import XsdGroup
+
+    name, parent_name = etree.QName(child).localname, etree.QName(parent).localname
+    group = error.validator if isinstance(error.validator, XsdGroup) else None
+    declared = list(group.iter_elements()) if group is not None else []
+    note = _namespace_note(child)
+    if declared and not any(particle.is_matching(child.tag) for particle in declared):
+        allowed = ", ".join(dict.fromkeys(_particle_name(p) for p in declared))
+        return f"{name} is not allowed in {parent_name}; it may contain {allowed}{note}"
+    repeat = any(s.tag == child.tag for s in child.itersiblings(preceding=True))
+    if repeat and group is not None and group.model == "all":  # any order, each at most once
+        return f"{name} appears more than once in {parent_name}; it may appear only once{note}"
+    text = f"{name} is not allowed at this point in {parent_name}"
+    if repeat:
+        text += " (a repeat)"
+    expected: list[Any] | None = getattr(error, "expected", None)
+    previous = next(child.itersiblings(etree.Element, preceding=True), None)
+    if expected:
+        text += f"; expected {_one_of([_particle_name(p) for p in expected])}"
+    elif expected is not None and previous is not None:  # [] means: nothing more may come
+        text += f"; nothing may follow {etree.QName(previous).localname} there"
+    return text + note
 
 
-def _missing_child(match: re.Match[str], it: _Subject) -> str:
-    expected = _split_names(match["expected"])
-    # In an xs:all libxml2 lists every child not seen yet, optional ones included: name only the
-    # required ones. In a sequence its list is what may come next.
-    required = _required_children(it.kind).get(it.name)
-    missing = [name for name in expected if required is None or name in required] or expected
+def _incomplete(element: etree._Element, error: XMLSchemaValidationError) -> str:
+    from xmlschema.validators import XsdGroup
+
+    name = etree.QName(element).localname
+    missing = list(dict.fromkeys(_particle_name(p) for p in getattr(error, "expected", None) or ()))
+    if not missing:
+        return f"{name} is incomplete: {_strip_namespaces(error.reason or '')}"
     if len(missing) == 1:
-        return f"{it.name} is incomplete: {missing[0]} is missing"
-    if required is not None or match["one"] is None:
-        return f"{it.name} is incomplete: {', '.join(missing)} are missing"
-    return f"{it.name} is incomplete: expected one of {', '.join(missing)}"
+        return f"{name} is incomplete: {missing[0]} is missing"
+    model = error.validator.model if isinstance(error.validator, XsdGroup) else ""
+    if model == "all":  # in an xs:all, xmlschema lists exactly the required children not seen
+        return f"{name} is incomplete: {', '.join(missing)} are missing"
+    return f"{name} is incomplete: expected {_one_of(missing)}"
 
 
-def _enumeration(match: re.Match[str], it: _Subject) -> str:
-    allowed = re.findall(r"'([^']*)'", match["set"])
-    return f"{it.name} {_quote(match['value'])} is not one of {', '.join(allowed)}"
+def _value_problem(error: XMLSchemaValidationError, element: etree._Element) -> str:
+    from xmlschema.validators import (
+        XsdAtomicBuiltin,
+        XsdAttributeGroup,
+        XsdElement,
+        XsdEnumerationFacets,
+        XsdGroup,
+        XsdLengthFacet,
+        XsdMaxLengthFacet,
+        XsdMinLengthFacet,
+        XsdPatternFacets,
+    )
+
+    name = etree.QName(element).localname
+    validator = error.validator
+    reason = error.reason or ""
+    value = error.obj if isinstance(error.obj, str | int) else text_of(element)
+    shown = _quote(str(value))
+    if isinstance(validator, XsdMaxLengthFacet):
+        return f"{name} is {len(str(value))} characters long; at most {validator.value} are allowed"
+    if isinstance(validator, XsdMinLengthFacet):
+        if not str(value):
+            return f"{name} is empty; a value is required"
+        return (
+            f"{name} is {len(str(value))} characters long; at least {validator.value} are required"
+        )
+    if isinstance(validator, XsdLengthFacet):
+        return (
+            f"{name} is {len(str(value))} characters long; exactly {validator.value} are required"
+        )
+    if isinstance(validator, XsdEnumerationFacets):
+        return f"{name} {shown} is not one of {', '.join(map(str, validator.enumeration))}"
+    if isinstance(validator, XsdPatternFacets):
+        pattern = validator.regexps[0] if len(validator.regexps) == 1 else ""
+        meaning = _PATTERN_MEANING.get(pattern, f"in the form {' or '.join(validator.regexps)}")
+        return f"{name} {shown} is not {meaning}"
+    type_name = (
+        validator.local_name
+        if isinstance(validator, XsdAtomicBuiltin)
+        else _TYPE_OF_VALIDATOR.get(getattr(validator, "__name__", ""), "")
+    )
+    if type_name:
+        meaning = _TYPE_MEANING.get(type_name, f"a valid xs:{type_name}")
+        if not str(value).strip():
+            return f"{name} is empty; expected {meaning}"
+        return f"{name} {shown} is not {meaning}"
+    if isinstance(validator, XsdAttributeGroup):
+        if match := _MISSING_ATTRIBUTE.search(reason):
+            return f"{name} has no {_local(match['name'])} attribute; it is required"
+        if match := _UNDEFINED_ATTRIBUTE.search(reason):
+            return f"{name} has an attribute {_local(match['name'])} that edXML does not define"
+    if isinstance(validator, XsdGroup) and "character data" in reason:
+        return f"{name} contains text; only child elements are allowed there"
+    if isinstance(validator, XsdElement) and "child elements" in reason:
+        return f"{name} contains child elements; it must hold text only"
+    return f"{name}: {_strip_namespaces(reason)}"
 
 
-def _max_length(match: re.Match[str], it: _Subject) -> str:
-    return f"{it.name} is {match['length']} characters long; at most {match['limit']} are allowed"
+def _particle_name(particle: Any) -> str:
+    """How an expected element (or wildcard) of the XSD is named in a message."""
+    name = getattr(particle, "name", None)
+    if isinstance(name, str) and name:
+        return _display_name(name)
+    namespaces = [ns for ns in getattr(particle, "namespace", ()) if ns]
+    if namespaces == [DS_NS]:
+        return "ds:Signature (XMLDSig)"
+    return "any element in " + (", ".join(namespaces) or "any namespace")
 
 
-def _min_length(match: re.Match[str], it: _Subject) -> str:
-    if match["length"] == "0":
-        return f"{it.name} is empty; a value is required"
-    return f"{it.name} is {match['length']} characters long; at least {match['limit']} are required"
-
-
-def _pattern(match: re.Match[str], it: _Subject) -> str:
-    meaning = _PATTERN_MEANING.get(match["pattern"], f"in the form {match['pattern']}")
-    return f"{it.name} {_quote(match['value'])} is not {meaning}"
-
-
-def _datatype(match: re.Match[str], it: _Subject) -> str:
-    meaning = _TYPE_MEANING.get(match["type"] or "", "a valid value")
-    if not match["value"].strip():
-        return f"{it.name} is empty; expected {meaning}"
-    return f"{it.name} {_quote(match['value'])} is not {meaning}"
-
-
-def _attribute_missing(match: re.Match[str], it: _Subject) -> str:
-    return f"{it.name} has no {_local(match['attr'])} attribute; it is required"
-
-
-def _text_in_elements(_: re.Match[str], it: _Subject) -> str:
-    return f"{it.name} contains text; only child elements are allowed there"
-
-
-def _elements_in_text(_: re.Match[str], it: _Subject) -> str:
-    return f"{it.name} contains child elements; it must hold text only"
-
-
-def _rx(*parts: str) -> re.Pattern[str]:
-    return re.compile("".join(parts), re.S)
-
-
-_REWRITES: tuple[tuple[re.Pattern[str], _Handler], ...] = (
-    (
-        _rx(
-            r"This element is not expected\.",
-            r"(?: Expected is (?:one of )?\( (?P<expected>.+) \)\.)?",
-        ),
-        _not_expected,
-    ),
-    (
-        _rx(
-            r"Missing child element\(s\)\. ",
-            r"Expected is (?P<one>one of )?\( (?P<expected>.+) \)\.",
-        ),
-        _missing_child,
-    ),
-    (
-        _rx(
-            r"\[facet 'enumeration'\] The value '(?P<value>.*)' ",
-            r"is not an element of the set \{(?P<set>.*)\}\.",
-        ),
-        _enumeration,
-    ),
-    (
-        _rx(
-            r"\[facet 'maxLength'\] The value (?:'.*' )?has a length of '(?P<length>[0-9]+)'; ",
-            r"this exceeds the allowed maximum length of '(?P<limit>[0-9]+)'\.",
-        ),
-        _max_length,
-    ),
-    (
-        _rx(
-            r"\[facet 'minLength'\] The value (?:'.*' )?has a length of '(?P<length>[0-9]+)'; ",
-            r"this underruns the allowed minimum length of '(?P<limit>[0-9]+)'\.",
-        ),
-        _min_length,
-    ),
-    (
-        _rx(
-            r"\[facet 'pattern'\] The value '(?P<value>.*)' ",
-            r"is not accepted by the pattern '(?P<pattern>.*)'\.",
-        ),
-        _pattern,
-    ),
-    (
-        _rx(
-            r"'(?P<value>.*)' is not a valid value of the (?:local )?(?:atomic|list|union) type",
-            r"(?: '(?P<type>[^']*)')?\.",
-        ),
-        _datatype,
-    ),
-    (_rx(r"The attribute '(?P<attr>[^']*)' is required but missing\."), _attribute_missing),
-    (
-        _rx(
-            r"Character content other than whitespace is not allowed ",
-            r"because the content type is 'element-only'\.",
-        ),
-        _text_in_elements,
-    ),
-    (
-        _rx(
-            r"Element content is not allowed, because the ",
-            r"(?:content type is a simple type definition|type definition is simple)\.",
-        ),
-        _elements_in_text,
-    ),
-)
+def _one_of(names: Sequence[str]) -> str:
+    return names[0] if len(names) == 1 else "one of " + ", ".join(names)
 
 
 def _namespace_note(element: etree._Element | None) -> str:
@@ -448,25 +593,12 @@ def _namespace_note(element: etree._Element | None) -> str:
     return f" (it is in {found}; edXML elements belong to the namespace {NS})"
 
 
-def _split_names(listing: str) -> list[str]:
-    return [_display_name(item.strip()) for item in listing.split(",") if item.strip()]
-
-
-def _names(listing: str) -> str:
-    names = _split_names(listing)
-    return names[0] if len(names) == 1 else "one of " + ", ".join(names)
-
-
 def _display_name(clark: str) -> str:
-    if clark == f"{{{DS_NS}}}*":
-        return "ds:Signature (XMLDSig)"
-    match = re.fullmatch(r"(?:##other)?\{(?P<ns>[^}]*)\}(?P<local>.+)", clark)
+    match = re.fullmatch(r"\{(?P<ns>[^}]*)\}(?P<local>.+)", clark)
     if match is None:
         return clark
     if match["ns"] == NS:
         return match["local"]
-    if match["local"] == "*":
-        return f"any element in the namespace {match['ns']}"
     return f"{match['local']} (namespace {match['ns']})"
 
 
@@ -561,21 +693,133 @@ def _header_cardinality(header: etree._Element, rules: _HeaderRules) -> list[Pro
     return problems
 
 
-def _status_description(
-    header: etree._Element, kind: str, errors: list[Problem], warnings: list[Problem]
-) -> None:
-    """A rejection (02) must say why; a recall request (13) should."""
+class _Verdicts:
+    """Where a finding goes: always an error, or what the policy says for its rule."""
+
+    def __init__(
+        self, policy: ValidationPolicy, errors: list[Problem], warnings: list[Problem]
+    ) -> None:
+        self.policy, self.errors, self.warnings = policy, errors, warnings
+
+    def error(self, element: etree._Element, message: str) -> None:
+        self.errors.append(_at(element, message))
+
+    def wants(self, rule: str) -> bool:
+        """Whether findings of *rule* are reported at all (skip the work when accepted)."""
+        return bool(getattr(self.policy, rule) != "accept")
+
+    def rule(self, rule: str, element: etree._Element, finding: str) -> None:
+        action = getattr(self.policy, rule)
+        setting = f'validation.{rule} = "{action}"'
+        if action == "reject":
+            self.errors.append(_at(element, f"{finding}; this hub refuses it ({setting})"))
+        elif action == "warn":
+            self.warnings.append(_at(element, f"{finding}; accepted with a warning ({setting})"))
+
+
+def _status_description(header: etree._Element, kind: str, verdicts: _Verdicts) -> None:
+    """A rejection (02) must say why; a recall request (13) should (policy)."""
     if kind != "status":
         return
     code = header.find(_q("StatusCode"))
     if code is None or text_of(header.find(_q("Description"))):
         return
     if text_of(code) == "02":
-        errors.append(_at(code, "StatusCode 02 (rejected) needs a Description giving the reason"))
+        verdicts.error(code, "StatusCode 02 (rejected) needs a Description giving the reason")
     elif text_of(code) == "13":
-        warnings.append(
-            _at(code, "StatusCode 13 (recall request) should give the reason in Description")
+        verdicts.rule(
+            "recall_without_reason",
+            code,
+            "StatusCode 13 (recall request) should give the reason in Description",
         )
+
+
+def _code_number(header: etree._Element, kind: str, verdicts: _Verdicts) -> None:
+    """QCVN 102 allows 11 characters; what the hub can store (64) is the XSD's limit."""
+    if kind != "edoc" or not verdicts.wants("code_number_length"):
+        return
+    for number in header.iterfind(f"{_q('Code')}/{_q('CodeNumber')}"):
+        value = " ".join(text_of(number).split())  # xs:token: spaces around do not count
+        if len(value) > CODE_NUMBER_LIMIT:
+            verdicts.rule(
+                "code_number_length",
+                number,
+                f"CodeNumber {_quote(value)} is {len(value)} characters long; "
+                f"QCVN 102 allows at most {CODE_NUMBER_LIMIT}",
+            )
+
+
+_DOCUMENT_ID = re.compile(
+    r"(?P<issuer>[0-9]{3}\.[0-9]{2}\.[0-9]{2}\.[A-Z][0-9]{2}),"
+    r"(?P<date>[0-9]{4}/[0-9]{2}/[0-9]{2}),[^,/]+/[^,]+"
+)
+_DOCUMENT_ID_FORM = (
+    "<issuer code>,<yyyy/MM/dd>,<number>/<notation> (e.g. 000.00.00.G22,2015/09/30,7816/VPCP-TTĐT)"
+)
+
+
+def _document_ids(root: etree._Element, verdicts: _Verdicts) -> None:
+    """Every DocumentId (header, ResponseFor, Bussiness, ReplacementInfo) in the QCVN 102 form.
+
+    Only a policy matter: the hub treats the id as an opaque string and never parses it to route.
+    """
+    if not verdicts.wants("document_id"):
+        return
+    for element in root.iter(_q("DocumentId")):
+        value = " ".join(text_of(element).split())
+        if not value or _inside_signature(element):
+            continue  # an empty ResponseFor placeholder; a required one is a schema error
+        match = _DOCUMENT_ID.fullmatch(value)
+        if match is None:
+            finding = f"DocumentId {_quote(value)} is not in the form {_DOCUMENT_ID_FORM}"
+        elif not _exists(match["date"], "%Y/%m/%d"):
+            finding = (
+                f"DocumentId {_quote(value)} holds the date {match['date']}, which does not exist"
+            )
+        else:
+            continue
+        verdicts.rule("document_id", element, finding)
+
+
+_DATED: Mapping[str, tuple[re.Pattern[str], str, str]] = {
+    f"{{{NS}}}{name}": (re.compile(pattern), strptime, what)
+    for name, pattern, strptime, what in (
+        ("PromulgationDate", r"[0-9]{4}/[0-9]{2}/[0-9]{2}", "%Y/%m/%d", "date"),
+        ("DueDate", r"[0-9]{4}/[0-9]{2}/[0-9]{2}", "%Y/%m/%d", "date"),
+        (
+            "Timestamp",
+            r"[0-9]{4}/[0-9]{2}/[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}",
+            "%Y/%m/%d %H:%M:%S",
+            "date and time",
+        ),
+    )
+}
+
+
+def _dates(root: etree._Element, verdicts: _Verdicts) -> None:
+    """Dates in the right form (the XSD checks the form) that do not exist: 2014/02/30."""
+    if not verdicts.wants("impossible_date"):
+        return
+    for element in root.iter(*_DATED):
+        if _inside_signature(element):
+            continue
+        form, strptime, what = _DATED[element.tag]
+        value = " ".join(text_of(element).split())
+        if form.fullmatch(value) and not _exists(value, strptime):
+            name = etree.QName(element).localname
+            verdicts.rule(
+                "impossible_date",
+                element,
+                f"{name} {_quote(value)} has the right form, but no such {what} exists",
+            )
+
+
+def _exists(value: str, strptime: str) -> bool:
+    try:
+        dt.datetime.strptime(value, strptime)  # naive on purpose: only whether it exists
+    except ValueError:
+        return False
+    return True
 
 
 def _signature_slot(root: etree._Element) -> list[Problem]:
@@ -596,13 +840,8 @@ def _signature_slot(root: etree._Element) -> list[Problem]:
     ]
 
 
-def _organ_ids(
-    root: etree._Element,
-    header: etree._Element | None,
-    errors: list[Problem],
-    warnings: list[Problem],
-) -> None:
-    """Strict agency codes where the hub routes by them; a warning anywhere else."""
+def _organ_ids(root: etree._Element, header: etree._Element | None, verdicts: _Verdicts) -> None:
+    """Strict agency codes where the hub routes by them (always); elsewhere the policy decides."""
     routing = {_q("From"), _q("To")}
     for organ_id in root.iter(_q("OrganId")):
         if _inside_signature(organ_id):
@@ -614,26 +853,28 @@ def _organ_ids(
         if parent is not None and parent.tag in routing and parent.getparent() is header:
             owner = etree.QName(parent).localname
             what = "is empty" if not value else f"{_quote(value)} is not an agency code"
-            errors.append(
-                _at(
-                    organ_id,
-                    f"{owner}/OrganId {what}; the hub routes by it, "
-                    f"so it must have the QCVN 102 form {_ORGAN_ID_FORM}",
-                )
+            verdicts.error(
+                organ_id,
+                f"{owner}/OrganId {what}; the hub routes by it, "
+                f"so it must have the QCVN 102 form {_ORGAN_ID_FORM}",
             )
         elif parent is not None and parent.tag == _q("ResponseFor") and not value:
             continue  # an empty ResponseFor placeholder, seen in the wild
+        elif (
+            parent is not None and parent.tag == _q("TraceHeader") and value.lower() in ("", "null")
+        ):
+            what = "is empty" if not value else f"is {_quote(value)}"
+            verdicts.rule(
+                "null_trace_organ_id", organ_id, f"TraceHeader/OrganId {what}: it names no agency"
+            )
         else:
-            warnings.append(_at(organ_id, _loose_organ_id(value)))
+            verdicts.rule("agency_code", organ_id, _loose_organ_id(value))
 
 
 def _loose_organ_id(value: str) -> str:
     if not value:
-        return "OrganId is empty; accepted, but it names no agency"
-    return (
-        f"OrganId {_quote(value)} is not in the QCVN 102 form {_ORGAN_ID_FORM}; "
-        "accepted, as such codes occur in the wild"
-    )
+        return "OrganId is empty: it names no agency"
+    return f"OrganId {_quote(value)} is not in the QCVN 102 form {_ORGAN_ID_FORM}"
 
 
 def _inside_signature(element: etree._Element) -> bool:

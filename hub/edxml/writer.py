@@ -26,6 +26,8 @@ from hub.edxml.model import (
     StatusPackage,
 )
 
+_KEEP = {"\r": "&#13;"}
+
 # Characters XML 1.0 cannot carry at all, even escaped.
 _ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
@@ -45,7 +47,8 @@ class _Out:
             return
         if _ILLEGAL.search(value):
             raise ValueError(f"{name} contains a character XML cannot carry")
-        self.lines.append(f"{'  ' * depth}<{name}>{escape(value)}</{name}>")
+        # A bare CR would come back as LF (XML end-of-line handling): keep it as a reference.
+        self.lines.append(f"{'  ' * depth}<{name}>{escape(value, _KEEP)}</{name}>")
 
     def raw(self, depth: int, text: str) -> None:
         self.lines.append(f"{'  ' * depth}{text}")

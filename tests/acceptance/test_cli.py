@@ -7,8 +7,11 @@ conftest.py); the hub is a separate ``lienthong serve`` process on a free loopba
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import subprocess
+import zipfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +29,9 @@ from hub.edxml.model import (
     PromulgationInfo,
     SignerInfo,
 )
+from hub.edxml.reader import read_document
 from hub.edxml.writer import write_document
+from hub.xmlsafe import parse
 from tests.acceptance.conftest import Project, describe, free_port, make_project, prepare
 from tests.support import BA_DINH, CITY, HOAN_KIEM, PHUC_XA, SAMPLES, TRUC_BACH
 
@@ -43,6 +48,7 @@ SUBCOMMANDS = (
     ("send",),
     ("inbox",),
     ("fetch",),
+    ("attachments",),
     ("ack",),
     ("status",),
     ("trace",),
@@ -373,3 +379,35 @@ def test_subcommand_help(project: Project, command: tuple[str, ...]) -> None:
     assert not is_section and len(block.split()) >= 2, (
         f"`lienthong {' '.join(command)} --help` does not say what the command does:\n{stdout}"
     )
+
+
+def test_attachments_are_saved_under_their_original_names(hub: Project, tmp_path: Path) -> None:
+    path = write_package(tmp_path, CITY, (BA_DINH,), "41", "V/v tệp đính kèm")
+    pdf = tiny_pdf("Cong van 41")
+    wrapper = io.BytesIO()  # the SDK's form: the file zipped, the zip base64-encoded
+    with zipfile.ZipFile(wrapper, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("0d9c1f4e-8a3b-4c2d-9e1f-123456789abc.pdf", pdf)
+    pkg = read_document(parse(path.read_bytes()))
+    extra = Attachment.from_bytes(
+        "41-2", "../Quyết định 41/QĐ-UBND.pdf", "application/pdf", wrapper.getvalue()
+    )
+    path.write_bytes(write_document(replace(pkg, attachments=(*pkg.attachments, extra))))
+    doc_id = send(hub, path, CITY)["document_id"]
+
+    out = tmp_path / "tệp nhận"
+    result = hub.run("attachments", doc_id, "--as", BA_DINH, "--out", str(out))
+    expect(result, 0)
+    assert sorted(p.name for p in out.iterdir()) == ["Quyết định 41_QĐ-UBND.pdf", "cong-van.pdf"]
+    assert (out / "cong-van.pdf").read_bytes() == pdf
+    assert (out / "Quyết định 41_QĐ-UBND.pdf").read_bytes() == pdf
+    digest = hashlib.sha256(pdf).hexdigest()
+    lines = result.stdout.splitlines()
+    assert lines[0] == f"cong-van.pdf: {len(pdf)} bytes, sha256 {digest}, not zipped"
+    assert lines[1].startswith(
+        f"Quyết định 41_QĐ-UBND.pdf: {len(pdf)} bytes, sha256 {digest}, zipped"
+    )
+    # The hub recorded each file's decoded size and digest, and the trace shows them.
+    trace = hub.ok("trace", doc_id, "--as", CITY)
+    assert f"({len(pdf)} bytes, sha256 {digest[:12]}…, zipped)" in trace
+    # Someone who may not see the document gets nothing.
+    expect(hub.run("attachments", doc_id, "--as", HOAN_KIEM, "--out", str(out)), 4, "not_found")

@@ -493,7 +493,8 @@ def test_a_status_has_no_body() -> None:
     )
     error = only(check(tree, "status").errors)
     assert error.path == "/edXML/edXMLEnvelope/edXMLBody"
-    assert error.message.startswith("edXMLBody is not allowed at this point in edXMLEnvelope")
+    # The explanation (xmlschema) names what the envelope of a status package may contain.
+    assert error.message == "edXMLBody is not allowed in edXMLEnvelope; it may contain edXMLHeader"
 
 
 # ------------------------------------------------------------------------- API
@@ -537,3 +538,125 @@ def test_checks_from_many_threads_do_not_mix_their_errors() -> None:
     with ThreadPoolExecutor(max_workers=6) as pool:
         for _ in range(20):
             assert list(pool.map(lambda tree: check(tree, "edoc"), cases)) == expected
+
+
+# ------------------------------------------------------------------------- explanations
+
+
+def test_a_valid_package_never_pays_for_the_explanation(monkeypatch: pytest.MonkeyPatch) -> None:
+    """lxml gives the yes/no; xmlschema runs only once lxml has said "invalid"."""
+    from hub.edxml import schema
+
+    def refuse(kind: str) -> None:
+        raise AssertionError("xmlschema was asked about a valid package")
+
+    monkeypatch.setattr(schema, "_explainer", refuse)
+    assert check(edited(DOCUMENT)[0], "edoc").ok
+    assert check(edited(STATUS)[0], "status").ok
+
+
+@pytest.mark.parametrize(
+    ("edit", "path", "message"),
+    [
+        (
+            (
+                "<edXMLEnvelope>",
+                "<edXMLEnvelope><edXMLBody><edXMLManifest version='1'/></edXMLBody>",
+            ),
+            "/edXML/edXMLEnvelope/edXMLBody[1]",
+            "edXMLBody is not allowed at this point in edXMLEnvelope; expected edXMLHeader",
+        ),
+        (
+            (
+                "<TraceHeaderList>",
+                "<TraceHeaderList><Bussiness><BussinessDocType>1</BussinessDocType></Bussiness>",
+            ),
+            f"{HEADER}/TraceHeaderList/TraceHeader",
+            "TraceHeader is not allowed at this point in TraceHeaderList; "
+            "nothing may follow Bussiness there",
+        ),
+        (
+            ("<Type>1</Type>", "<Type>1</Type><Type>2</Type>"),
+            f"{MH}/DocumentType/Type[2]",
+            "Type appears more than once in DocumentType; it may appear only once",
+        ),
+        (
+            (
+                "<From><OrganId>000.00.00.G22</OrganId>",
+                "<From><OrganId>000.00.00.G22</OrganId><Foo/>",
+            ),
+            f"{MH}/From/Foo",
+            "Foo is not allowed in From; it may contain OrganId, OrganizationInCharge, OrganName, "
+            "OrganAdd, Email, Telephone, Fax, Website",
+        ),
+        (
+            ("<MessageHeader>", "<Header/><MessageHeader>"),
+            f"{HEADER}/Header",
+            "Header is not allowed in edXMLHeader; it may contain MessageHeader, TraceHeaderList, "
+            "ds:Signature (XMLDSig), Signature",
+        ),
+        (
+            ("<From><OrganId>", "<From>text<OrganId>"),
+            f"{MH}/From",
+            "From contains text; only child elements are allowed there",
+        ),
+        (
+            ("<Subject>V/v kết nối liên thông</Subject>", "<Subject>V/v <b>x</b></Subject>"),
+            f"{MH}/Subject",
+            "Subject contains child elements; it must hold text only",
+        ),
+        (
+            ("<TraceHeader><OrganId>000.00.00.G22</OrganId>", "<TraceHeader>"),
+            f"{HEADER}/TraceHeaderList/TraceHeader",
+            "TraceHeader is incomplete: OrganId is missing",
+        ),
+    ],
+)
+def test_explanations_say_what_was_expected(edit: tuple[str, str], path: str, message: str) -> None:
+    tree, text = edited(DOCUMENT, edit)
+    error = check(tree, "edoc").errors[0]  # the first by line (a body moved first has more)
+    assert (error.path, error.message) == (path, message)
+    assert error.line is not None and error.line <= len(text.splitlines())
+
+
+def test_the_explanation_falls_back_to_libxml2_when_xmlschema_fails(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Never "invalid" without a reason: if xmlschema raises or sees nothing, libxml2 speaks."""
+    from hub.edxml import schema
+
+    class Broken:
+        def iter_errors(self, *args: object, **kwargs: object) -> list[object]:
+            raise ValueError("string argument should contain only ASCII characters")
+
+    class Blind:
+        def iter_errors(self, *args: object, **kwargs: object) -> list[object]:
+            return []
+
+    tree, text = edited(DOCUMENT, ("<Priority>0", "<Priority>9"))
+    for explainer in (Broken(), Blind()):
+        monkeypatch.setattr(schema, "_explainer", lambda kind, e=explainer: e)
+        error = only(check(tree, "edoc").errors)
+        assert error.path == f"{MH}/OtherInfo/Priority"
+        assert error.line == line_of(text, "<Priority>")
+        assert error.message.startswith("Priority: [facet 'enumeration'] The value '9'")
+        assert "{" + NS not in error.message
+
+
+def test_the_explainer_never_touches_the_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    from hub.edxml import schema
+
+    def no_network(*args: object, **kwargs: object) -> None:
+        raise AssertionError("network access while building or using the explainer")
+
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    monkeypatch.setattr(schema, "_explainers", {})
+    tree, _ = edited(DOCUMENT, ("<Priority>0", "<Priority>9"))
+    assert only(check(tree, "edoc").errors).message == "Priority '9' is not one of 0, 1, 2, 3, 4"
+    status, _ = edited(STATUS, ("<StatusCode>03", "<StatusCode>07"))
+    assert only(check(status, "status").errors).message.startswith("StatusCode '07' is not one of")
+    for explainer in schema._explainers.values():
+        assert explainer.source.allow == "sandbox"  # nothing outside schemas/ can be loaded
