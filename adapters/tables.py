@@ -65,6 +65,14 @@ def _event_summary(event: dict[str, Any]) -> str:
         return f"signature {method} ok" + (
             f" · {len(d['warnings'])} warning(s)" if d.get("warnings") else ""
         )
+    if kind in ("revoked", "updated", "replaced"):
+        text = f"by document {d.get('by_document', '?')}"
+        if d.get("reason"):
+            text += f" — {d['reason']}"
+        receivers = d.get("receivers") or {}
+        if receivers:
+            text += " · " + ", ".join(f"{code} {why}" for code, why in receivers.items())
+        return text
     if kind == "stored":
         return f"{len(d.get('recipients', []))} recipient(s)"
     if kind == "status":
