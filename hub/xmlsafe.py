@@ -50,7 +50,7 @@ def parse(data: bytes) -> etree._ElementTree:
     """Parse *data* into a tree, or raise :class:`MalformedXML` / :class:`ForbiddenXML`."""
     if not isinstance(data, bytes):  # pragma: no cover - a programming error, not user input
         raise TypeError("parse() takes bytes")
-    if not data.strip():
+    if not data or data.isspace():  # strip() would copy the whole body
         raise MalformedXML("The package is empty.", problems=[Problem("empty body", line=1)])
     if declares_doctype(data):
         # Refused before libxml2 sees it: even with DTD loading off, libxml2 still fetches an
@@ -177,6 +177,8 @@ def text_of(element: etree._Element | None) -> str:
     """
     if element is None:
         return ""
+    if len(element) == 0:  # no child nodes at all (comments and PIs count): .text is all of it
+        return (element.text or "").strip()
     return "".join(str(part) for part in element.itertext()).strip()
 
 

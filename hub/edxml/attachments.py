@@ -213,7 +213,7 @@ def _check_encoding(attachment: etree._Element, found: _Found) -> None:
         )
         return
     try:
-        _base64_text(text_of(encoded))
+        _check_base64(text_of(encoded))
     except _NotBase64 as exc:
         found.add_unless_reported(
             encoded,
@@ -285,6 +285,7 @@ def _path(element: etree._Element) -> str:
 
 _XML_SPACE = b" \t\r\n"
 _NOT_BASE64 = re.compile(r"[^A-Za-z0-9+/= \t\r\n]")
+_BASE64_BYTES = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/= \t\r\n"
 _ZIP_LOCAL_HEADER = b"PK\x03\x04"
 _EOCD = b"PK\x05\x06"
 _EOCD_SIZE = 22
@@ -366,25 +367,36 @@ class _NotBase64(ValueError):
 
 
 def _base64_text(encoded: str) -> bytes:
-    """*encoded* without XML white space, checked to be strict base64 (RFC 4648, padded).
+    """*encoded* without XML white space, checked to be strict base64 (RFC 4648, padded)."""
+    return _check_base64(encoded).translate(None, _XML_SPACE)
 
-    Linear and cheap (no decoding): the manifest check runs it on every package.
+
+def _check_base64(encoded: str) -> bytes:
+    """Raise :class:`_NotBase64` unless *encoded* is strict base64; its ASCII bytes if it is.
+
+    Linear and cheap, and copies the text once (a 5 MB copy costs page faults): the manifest
+    check runs it on every package. Deleting every allowed byte leaves nothing of a good text;
+    the regular expression, ten times slower, only runs to say where a stray character is.
     """
-    stray = _NOT_BASE64.search(encoded)
-    if stray is not None:
+    raw = encoded.encode("ascii") if encoded.isascii() else b"\x80"
+    if raw.translate(None, _BASE64_BYTES):
+        stray = _NOT_BASE64.search(encoded)
+        where = f"character {stray.group()!r} at position {stray.start() + 1}" if stray else "?"
         raise _NotBase64(
-            f"character {stray.group()!r} at position {stray.start() + 1} is not base64 "
+            f"{where} is not base64 "
             "(only A-Z, a-z, 0-9, +, / and = padding, with white space between)"
         )
-    text = encoded.encode("ascii").translate(None, _XML_SPACE)
-    if len(text) % 4:
+    length = len(raw)
+    if any(space in raw for space in (b" ", b"\t", b"\r", b"\n")):  # one memchr each
+        length = len(raw.translate(None, _XML_SPACE))
+    if length % 4:
         raise _NotBase64(
-            f"it has {len(text)} characters, not a multiple of 4 (cut short, or padding lost)"
+            f"it has {length} characters, not a multiple of 4 (cut short, or padding lost)"
         )
-    pad = text.find(b"=")
-    if pad >= 0 and (pad < len(text) - 2 or text[pad:] not in (b"=", b"==")):
+    pad = raw.find(b"=")
+    if pad >= 0 and raw[pad:].translate(None, _XML_SPACE) not in (b"=", b"=="):
         raise _NotBase64("= padding may only end it, at most twice")
-    return text
+    return raw
 
 
 def _entry_count(raw: bytes) -> int | None:
