@@ -83,6 +83,14 @@ def check_package(
     return Checked(hashlib.sha256(body).hexdigest(), len(body), verified, report.warnings)
 
 
+async def _checked(
+    ctx: HubContext, caller: Agency, body: bytes, kind: schema.PackageKind
+) -> Checked:
+    """check_package in a worker thread: parsing, the schema and the signature of a large
+    package must not stall every other request (parsers and schemas are per thread)."""
+    return await asyncio.to_thread(check_package, ctx, caller, body, kind)
+
+
 def _require_sender(caller: Agency, organ_id: str) -> None:
     if organ_id != caller.code:
         raise Forbidden(
@@ -193,7 +201,7 @@ def _receipt(
 
 async def accept_document(ctx: HubContext, caller: Agency, body: bytes) -> dict[str, Any]:
     """Check and store a document package; return the receipt (202)."""
-    checked = check_package(ctx, caller, body, "edoc")
+    checked = await _checked(ctx, caller, body, "edoc")
     pkg = read_document(checked.verified.signed_root)
     _require_sender(caller, pkg.sender.organ_id)
     the_plan = business.plan(pkg)
@@ -349,7 +357,7 @@ async def _find_reported_document(
 
 async def accept_status(ctx: HubContext, caller: Agency, body: bytes) -> dict[str, Any]:
     """Check a status package, move the business state, route it to the other side (202)."""
-    checked = check_package(ctx, caller, body, "status")
+    checked = await _checked(ctx, caller, body, "status")
     status = read_status(checked.verified.signed_root)
     _require_sender(caller, status.reporter.organ_id)
 
