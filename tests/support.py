@@ -38,6 +38,19 @@ from signing.xmldsig import sign_package
 from tracking.models import Blob, Delivery, Document, StatusRecord, TraceEvent
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "interop" / "vxp-sdk-samples"
+# The status code each official SDK status sample carries.
+SAMPLE_STATUS_CODES = {
+    "status.edxml": "01",
+    "status_inbox_01.edxml": "01",
+    "status_rejection_02.edxml": "02",
+    "status_acceptance_03.edxml": "03",
+    "status_assignment_04.edxml": "04",
+    "status_processing_05.edxml": "05",
+    "status_finish_06.edxml": "06",
+    "status_cancellation_13.edxml": "13",
+    "status_change-acceptance_15.edxml": "15",
+    "status_change-rejection_16.edxml": "16",
+}
 
 CITY = "000.00.00.H26"
 DEPT = "000.00.01.H26"

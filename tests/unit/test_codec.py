@@ -22,7 +22,7 @@ from hub.edxml.reader import read_document, read_status
 from hub.edxml.writer import write_document, write_status
 from hub.errors import MalformedXML, SchemaInvalid
 from hub.xmlsafe import parse, text_of
-from tests.support import SAMPLES, document
+from tests.support import SAMPLE_STATUS_CODES, SAMPLES, document
 
 # XML 1.0 text: no control characters, no surrogates; leading/trailing blanks are not kept.
 xml_text = st.text(
@@ -151,18 +151,7 @@ needs_samples = pytest.mark.skipif(
     not SAMPLES.is_dir(), reason=f"SDK samples not found at {SAMPLES}"
 )
 
-STATUS_SAMPLES = {
-    "status.edxml": "01",
-    "status_inbox_01.edxml": "01",
-    "status_rejection_02.edxml": "02",
-    "status_acceptance_03.edxml": "03",
-    "status_assignment_04.edxml": "04",
-    "status_processing_05.edxml": "05",
-    "status_finish_06.edxml": "06",
-    "status_cancellation_13.edxml": "13",
-    "status_change-acceptance_15.edxml": "15",
-    "status_change-rejection_16.edxml": "16",
-}
+STATUS_SAMPLES = SAMPLE_STATUS_CODES
 
 
 @needs_samples

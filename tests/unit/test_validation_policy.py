@@ -19,6 +19,7 @@ from hub.directory import Directory
 from hub.edxml.schema import ACTIONS, ValidationPolicy, check, report_for
 from hub.errors import ConfigError
 from signing.pki import issue_agency_certificate, new_ca
+from tests.support import SAMPLE_STATUS_CODES
 from tests.unit.test_config import write_config
 from tests.unit.test_schema import DOCUMENT, HEADER, MH, SAMPLES, STATUS, edited, line_of
 
@@ -319,18 +320,7 @@ def sdk(name: str) -> Path:
 
 EDXML_NS_SIGNATURE = "a <Signature> element in the edXML namespace"
 NO_SIGNATURE = "The package carries no XMLDSig signature"
-STATUS_CODES = {
-    "status.edxml": "01",
-    "status_inbox_01.edxml": "01",
-    "status_rejection_02.edxml": "02",
-    "status_acceptance_03.edxml": "03",
-    "status_assignment_04.edxml": "04",
-    "status_processing_05.edxml": "05",
-    "status_finish_06.edxml": "06",
-    "status_cancellation_13.edxml": "13",
-    "status_change-acceptance_15.edxml": "15",
-    "status_change-rejection_16.edxml": "16",
-}
+STATUS_CODES = SAMPLE_STATUS_CODES
 # What `lienthong validate` says of each sample under the default policy (README, "The official
 # SDK samples"): (valid, kind, code, first error: (line, column, words), signature code, words).
 SDK_OUTCOMES: dict[str, tuple[bool, str | None, str | None, Any, str | None, str]] = {
