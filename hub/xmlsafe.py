@@ -189,3 +189,22 @@ def source_line(element: etree._Element | None) -> int | None:
     """
     line = element.sourceline if element is not None else None
     return line if isinstance(line, int) else None
+
+
+def element_path(element: etree._Element) -> str:
+    """Where *element* is, for people: local names, with ``[n]`` where a name repeats among
+    siblings, e.g. ``/edXML/edXMLEnvelope/edXMLHeader/MessageHeader/To[2]/OrganId``."""
+    steps: list[str] = []
+    node: etree._Element | None = element
+    while node is not None:
+        name = etree.QName(node).localname
+        before = sum(1 for _ in node.itersiblings(node.tag, preceding=True))
+        after = next(node.itersiblings(node.tag), None)
+        steps.append(name if before == 0 and after is None else f"{name}[{before + 1}]")
+        node = node.getparent()
+    return "/" + "/".join(reversed(steps))
+
+
+def problem_at(element: etree._Element, message: str) -> Problem:
+    """A :class:`Problem` located at *element*: its path and line."""
+    return Problem(message, element_path(element), source_line(element))

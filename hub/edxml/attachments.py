@@ -56,7 +56,7 @@ from lxml import etree
 from hub.edxml.model import EDXML_NS, Attachment, DocumentPackage
 from hub.edxml.reader import normalise_content_id
 from hub.errors import PackageError, Problem
-from hub.xmlsafe import source_line, text_of
+from hub.xmlsafe import problem_at, source_line, text_of
 
 __all__ = [
     "AttachmentError",
@@ -192,10 +192,10 @@ class _Found:
     problems: list[Problem] = field(default_factory=list)
 
     def add(self, element: etree._Element, message: str) -> None:
-        self.problems.append(_at(element, message))
+        self.problems.append(problem_at(element, message))
 
     def add_unless_reported(self, element: etree._Element, message: str) -> None:
-        problem = _at(element, message)
+        problem = problem_at(element, message)
         if (problem.path, problem.line) not in self.reported:
             self.problems.append(problem)
 
@@ -262,23 +262,6 @@ def _repeats(
             f"{what} cid:{cid} appears {len(elements)} times in {where}{on_line}; "
             f"each attached file needs exactly one {what}, with its own ContentId",
         )
-
-
-def _at(element: etree._Element, message: str) -> Problem:
-    return Problem(message, _path(element), source_line(element))
-
-
-def _path(element: etree._Element) -> str:
-    """The same form as the schema's paths: local names, ``[n]`` where a name repeats."""
-    steps: list[str] = []
-    node: etree._Element | None = element
-    while node is not None:
-        name = etree.QName(node).localname
-        before = sum(1 for _ in node.itersiblings(node.tag, preceding=True))
-        after = next(node.itersiblings(node.tag), None)
-        steps.append(name if before == 0 and after is None else f"{name}[{before + 1}]")
-        node = node.getparent()
-    return "/" + "/".join(reversed(steps))
 
 
 # ----------------------------------------------------------------------------------- decoding

@@ -37,7 +37,7 @@ from lxml import etree
 
 from hub.edxml.attachments import manifest_problems
 from hub.errors import ForbiddenXML, MalformedXML, Problem, SchemaInvalid, SignatureError
-from hub.xmlsafe import parse, source_line, text_of
+from hub.xmlsafe import parse, problem_at, source_line, text_of
 
 if TYPE_CHECKING:  # imported where used: xmlschema and signxml only load when needed
     from cryptography import x509
@@ -388,9 +388,7 @@ def _libxml2_problem(root: etree._Element, entry: _LogEntry) -> Problem:
         re.sub(r"^Element '[^']*'(, attribute '[^']*')?: ", "", entry.message.strip())
     )
     if element is not None:
-        return Problem(
-            f"{etree.QName(element).localname}: {message}", _path(element), source_line(element)
-        )
+        return problem_at(element, f"{etree.QName(element).localname}: {message}")
     path = re.sub(r"[\w.-]+:", "", entry.path) if entry.path else None
     return Problem(message, path, entry.line or None)
 
@@ -466,9 +464,9 @@ def _explain(error: XMLSchemaValidationError) -> Problem:
     if isinstance(error, XMLSchemaChildrenValidationError):
         child = error.invalid_child
         if isinstance(child, etree._Element) and isinstance(child.tag, str):
-            return _at(child, _unexpected_child(child, element, error))
-        return _at(element, _incomplete(element, error))
-    return _at(element, _value_problem(error, element))
+            return problem_at(child, _unexpected_child(child, element, error))
+        return problem_at(element, _incomplete(element, error))
+    return problem_at(element, _value_problem(error, element))
 
 
 def _unexpected_child(
@@ -687,7 +685,9 @@ def _header_cardinality(header: etree._Element, rules: _HeaderRules) -> list[Pro
         if name not in children:
             need = f"at least one {name}" if name in rules.repeatable else f"exactly one {name}"
             problems.append(
-                _at(header, f"MessageHeader has no {name} ({meaning}); {rules.label} needs {need}")
+                problem_at(
+                    header, f"MessageHeader has no {name} ({meaning}); {rules.label} needs {need}"
+                )
             )
     for name in rules.allowed:
         if name in rules.repeatable:
@@ -696,7 +696,9 @@ def _header_cardinality(header: etree._Element, rules: _HeaderRules) -> list[Pro
         need = "exactly one" if name in rules.required else "at most one"
         for extra in found[1:]:
             problems.append(
-                _at(extra, f"{name} appears {len(found)} times in MessageHeader; {need} is allowed")
+                problem_at(
+                    extra, f"{name} appears {len(found)} times in MessageHeader; {need} is allowed"
+                )
             )
     return problems
 
@@ -710,7 +712,7 @@ class _Verdicts:
         self.policy, self.errors, self.warnings = policy, errors, warnings
 
     def error(self, element: etree._Element, message: str) -> None:
-        self.errors.append(_at(element, message))
+        self.errors.append(problem_at(element, message))
 
     def wants(self, rule: str) -> bool:
         """Whether findings of *rule* are reported at all (skip the work when accepted)."""
@@ -720,9 +722,11 @@ class _Verdicts:
         action = getattr(self.policy, rule)
         setting = f'validation.{rule} = "{action}"'
         if action == "reject":
-            self.errors.append(_at(element, f"{finding}; this hub refuses it ({setting})"))
+            self.errors.append(problem_at(element, f"{finding}; this hub refuses it ({setting})"))
         elif action == "warn":
-            self.warnings.append(_at(element, f"{finding}; accepted with a warning ({setting})"))
+            self.warnings.append(
+                problem_at(element, f"{finding}; accepted with a warning ({setting})")
+            )
 
 
 def _status_description(header: etree._Element, kind: str, verdicts: _Verdicts) -> None:
@@ -850,7 +854,7 @@ def _signature_slot(root: etree._Element) -> list[Problem]:
     if header is None:
         return []
     return [
-        _at(
+        problem_at(
             child,
             f"ds:{etree.QName(child).localname} is not allowed in edXMLHeader; "
             "only a ds:Signature may be there",
@@ -952,29 +956,7 @@ def _wrong_kind(root: etree._Element, found: str, expected: str) -> Problem:
         f"this is a {_KIND_LABEL[found]} (its MessageHeader has a {telltale_name}), "
         f"but a {_KIND_LABEL[expected]} was expected here"
     )
-    return _at(telltale if telltale is not None else root, message)
-
-
-def _at(element: etree._Element, message: str) -> Problem:
-    return Problem(message, _path(element), source_line(element))
-
-
-def _path(element: etree._Element) -> str:
-    steps: list[str] = []
-    node: etree._Element | None = element
-    while node is not None:
-        steps.append(_step(node))
-        node = node.getparent()
-    return "/" + "/".join(reversed(steps))
-
-
-def _step(element: etree._Element) -> str:
-    name = etree.QName(element).localname
-    before = sum(1 for _ in element.itersiblings(element.tag, preceding=True))
-    after = next(element.itersiblings(element.tag), None)
-    if before == 0 and after is None:
-        return name
-    return f"{name}[{before + 1}]"
+    return problem_at(telltale if telltale is not None else root, message)
 
 
 def _by_line(problems: Iterable[Problem]) -> tuple[Problem, ...]:
