@@ -55,7 +55,7 @@ from signxml.signer import XMLSigner
 from signxml.verifier import SignatureConfiguration, XMLVerifier
 
 from hub import xmlsafe
-from hub.errors import LienthongError, Problem, SignatureError
+from hub.errors import LienthongError, SignatureError
 from signing import pki
 
 __all__ = [
@@ -634,18 +634,12 @@ def _name(el: etree._Element) -> str:
 
 
 def _where(el: etree._Element) -> str:
-    parts = [_name(a) for a in reversed(list(el.iterancestors()))] + [_name(el)]
-    path = "/" + "/".join(parts)
-    return f"{path} (line {el.sourceline})" if el.sourceline else path
-
-
-def _path(el: etree._Element) -> str:
-    return "/" + "/".join([_name(a) for a in reversed(list(el.iterancestors()))] + [_name(el)])
+    path, line = xmlsafe.element_path(el), xmlsafe.source_line(el)
+    return f"{path} (line {line})" if line else path
 
 
 def _error(code: str, detail: str, el: etree._Element) -> SignatureError:
-    line = el.sourceline if isinstance(el.sourceline, int) else None
-    return SignatureError(detail, code=code, problems=[Problem(detail, path=_path(el), line=line)])
+    return SignatureError(detail, code=code, problems=[xmlsafe.problem_at(el, detail)])
 
 
 def _describe(cert: x509.Certificate) -> str:
