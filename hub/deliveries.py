@@ -6,7 +6,6 @@ import time
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.context import HubContext
 from hub.directory import Agency
@@ -81,21 +80,33 @@ async def inbox(
             return []
 
 
-async def _mark_downloaded(session: AsyncSession, delivery: Delivery, actor: str) -> None:
-    new_state = on_download(Transport(delivery.state))
-    if new_state != delivery.state:
-        delivery.state = new_state
-        delivery.delivered_at = utcnow()
+async def _mark_downloaded(ctx: HubContext, delivery: Delivery, actor: str) -> None:
+    """A recipient's first download moves its delivery to ``delivered``.
+
+    Downloads are reads: the write transaction (serialised with intake) is only opened when the
+    state actually changes, and the state is read again inside it so two concurrent first
+    downloads record one event.
+    """
+    if on_download(Transport(delivery.state)) == delivery.state:
+        return
+    async with ctx.store.write() as session:
+        current = await session.get(Delivery, delivery.id)
+        assert current is not None
+        new_state = on_download(Transport(current.state))
+        if new_state == current.state:
+            return
+        current.state = new_state
+        current.delivered_at = utcnow()
         await append_event(
             session,
             "delivered",
             actor,
-            document_id=delivery.document_id,
-            delivery_id=delivery.id,
+            document_id=current.document_id,
+            delivery_id=current.id,
             detail={
-                "recipient": delivery.recipient_code,
+                "recipient": current.recipient_code,
                 "how": "downloaded",
-                "kind": delivery.kind,
+                "kind": current.kind,
             },
         )
 
@@ -107,7 +118,7 @@ def _not_found(what: str, ident: str) -> NotFound:
 
 async def fetch_document(ctx: HubContext, caller: Agency, document_id: str) -> bytes:
     """The exact bytes received, for the sender, a recipient or an auditor."""
-    async with ctx.store.write() as session:
+    async with ctx.store.read() as session:
         doc = await session.get(Document, document_id)
         if doc is None:
             raise _not_found("document", document_id)
@@ -128,14 +139,15 @@ async def fetch_document(ctx: HubContext, caller: Agency, document_id: str) -> b
             raise _not_found("document", document_id)
         blob = await session.get(Blob, doc.package_sha256)
         assert blob is not None
-        if delivery is not None:
-            await _mark_downloaded(session, delivery, caller.code)
-        return blob.data
+        data = blob.data
+    if delivery is not None:
+        await _mark_downloaded(ctx, delivery, caller.code)
+    return data
 
 
 async def fetch_status(ctx: HubContext, caller: Agency, status_id: str) -> bytes:
     """A status package, for its reporter, the party it was routed to, or an auditor."""
-    async with ctx.store.write() as session:
+    async with ctx.store.read() as session:
         record = await session.get(StatusRecord, status_id)
         allowed = record is not None and (
             caller.role == "auditor" or caller.code in (record.reporter_code, record.target_code)
@@ -144,12 +156,15 @@ async def fetch_status(ctx: HubContext, caller: Agency, status_id: str) -> bytes
             raise _not_found("status package", status_id)
         blob = await session.get(Blob, record.package_sha256)
         assert blob is not None
+        data = blob.data
+        delivery = None
         if caller.code == record.target_code:
             delivery = (
                 await session.execute(select(Delivery).where(Delivery.status_id == record.id))
             ).scalar_one()
-            await _mark_downloaded(session, delivery, caller.code)
-        return blob.data
+    if delivery is not None:
+        await _mark_downloaded(ctx, delivery, caller.code)
+    return data
 
 
 async def acknowledge(
