@@ -47,6 +47,25 @@ def _configure_logging(verbose: bool) -> None:
     )
 
 
+def _raw_config(args: argparse.Namespace) -> dict[str, Any]:
+    """The hub configuration as written, without loading the keys and certificates it names:
+    for commands that need a value of it before (or without) the hub's own material."""
+    config = _config_path(args)
+    try:
+        with config.open("rb") as fh:
+            return tomllib.load(fh)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(str(config), "-", f"cannot read: {exc}") from exc
+
+
+def _agencies_file(args: argparse.Namespace, data: dict[str, Any]) -> Path:
+    """The directory file, found as the hub finds it (hub.config): relative to the config."""
+    name = os.environ.get("LIENTHONG_DIRECTORY_FILE") or data.get("directory", {}).get(
+        "file", "agencies.toml"
+    )
+    return _config_path(args).parent / name
+
+
 # --- agency commands -------------------------------------------------------------------------
 
 
@@ -58,9 +77,8 @@ def _hub_url(args: argparse.Namespace) -> str:
     listen = os.environ.get("LIENTHONG_HUB_LISTEN")
     if not listen:
         try:
-            with _config_path(args).open("rb") as fh:
-                listen = tomllib.load(fh).get("hub", {}).get("listen")
-        except (OSError, tomllib.TOMLDecodeError):
+            listen = _raw_config(args).get("hub", {}).get("listen")
+        except ConfigError:  # an agency machine need not have the hub's configuration
             listen = None
     return f"http://{listen or '127.0.0.1:8780'}"
 
@@ -334,10 +352,7 @@ def cmd_agencies_list(args: argparse.Namespace) -> int:
     from adapters.tables import table
     from hub.config import load_agencies
 
-    path = Path(
-        os.environ.get("LIENTHONG_DIRECTORY_FILE") or _config_path(args).parent / "agencies.toml"
-    )
-    agencies = load_agencies(path, os.environ)
+    agencies = load_agencies(_agencies_file(args, _raw_config(args)), os.environ)
     if args.json:
         _print_json(
             [
@@ -396,20 +411,12 @@ async def cmd_serve(args: argparse.Namespace) -> int:
 def _init_demo(args: argparse.Namespace, force: bool = False) -> None:
     from hub.demo import directory_entries, init_material
 
-    config = _config_path(args)
-    hub_id = "lienthong"
-    try:
-        with config.open("rb") as fh:
-            data = tomllib.load(fh)
-        hub_id = data.get("hub", {}).get("id", hub_id)
-        agencies_file = config.parent / data.get("directory", {}).get("file", "agencies.toml")
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(str(config), "-", f"cannot read: {exc}") from exc
+    data = _raw_config(args)
     root = _demo_root(args)
     created = init_material(
         root,
-        directory_entries(agencies_file),
-        hub_id,
+        directory_entries(_agencies_file(args, data)),
+        data.get("hub", {}).get("id", "lienthong"),
         force=force,
         progress=lambda msg: print(f"  {msg}", flush=True),
     )

@@ -181,3 +181,23 @@ def test_the_committed_example_configuration_parses(tmp_path: Path) -> None:
     assert len(settings.agencies) == len(entries)
     assert all(a.certificates for a in settings.agencies if a.role == "agency")
     assert all(a.credential_sha256 for a in settings.agencies)
+
+
+def test_agencies_list_reads_the_configured_directory_file(
+    tmp_path: Path, cert_pem: bytes, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    import cli
+
+    config = write_config(tmp_path, cert_pem)
+    (config.parent / "agencies.toml").rename(config.parent / "directory.toml")
+    config.write_text(
+        config.read_text(encoding="utf-8").replace(
+            'file = "agencies.toml"', 'file = "directory.toml"'
+        ),
+        encoding="utf-8",
+    )
+    assert cli.main(["--config", str(config), "agencies", "list", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [a["code"] for a in listed] == ["000.00.00.H26", "thanhtra.hanoi"]
