@@ -49,14 +49,14 @@ import zipfile
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from lxml import etree
 
 from hub.edxml.model import EDXML_NS, Attachment, DocumentPackage
 from hub.edxml.reader import normalise_content_id
 from hub.errors import PackageError, Problem
-from hub.xmlsafe import problem_at, source_line, text_of
+from hub.xmlsafe import children, descend, problem_at, source_line, text_of
 
 __all__ = [
     "AttachmentError",
@@ -155,14 +155,19 @@ def manifest_problems(
     """
     root = tree_or_root.getroot() if isinstance(tree_or_root, etree._ElementTree) else tree_or_root
     found = _Found({(p.path, p.line) for p in already})
-    attachment_elements = root.findall(f"{_q('AttachmentEncoded')}/{_q('Attachment')}")
-    for element in attachment_elements:
-        _check_encoding(element, found)
-    manifest = root.find(f"{_q('edXMLEnvelope')}/{_q('edXMLBody')}/{_q('edXMLManifest')}")
+    attachment_parts = [
+        _Parts.of(attachment)
+        for encoded in children(root, _ATTACHMENT_ENCODED)
+        for attachment in children(encoded, _ATTACHMENT)
+    ]
+    for parts in attachment_parts:
+        _check_encoding(parts, found)
+    manifest = descend(root, _ENVELOPE, _BODY, _MANIFEST)
     if manifest is None:
         return found.sorted()
-    references = _by_content_id(manifest.findall(_q("Reference")), "Reference", "Attachment", found)
-    attachments = _by_content_id(attachment_elements, "Attachment", "Reference", found)
+    described = [_Parts.of(reference) for reference in children(manifest, _REFERENCE)]
+    references = _by_content_id(described, "Reference", "Attachment", found)
+    attachments = _by_content_id(attachment_parts, "Attachment", "Reference", found)
     for cid, refs in references.items():
         _repeats(refs, "Reference", cid, "the manifest", found)
         if cid not in attachments:
@@ -184,6 +189,33 @@ def manifest_problems(
     return found.sorted()
 
 
+_ATTACHMENT_ENCODED, _ATTACHMENT = _q("AttachmentEncoded"), _q("Attachment")
+_REFERENCE = _q("Reference")
+_ENVELOPE, _BODY, _MANIFEST = _q("edXMLEnvelope"), _q("edXMLBody"), _q("edXMLManifest")
+_CONTENT_ID, _ENCODED = _q("ContentId"), _q("ContentTransferEncoded")
+
+
+class _Parts(NamedTuple):
+    """A Reference or an Attachment, with what the manifest check reads of it, each looked up
+    once: this runs on every package. ``cid`` is the ContentId without ``cid:``."""
+
+    element: etree._Element
+    content_id: etree._Element | None
+    encoded: etree._Element | None
+    cid: str
+
+    @classmethod
+    def of(cls, element: etree._Element) -> _Parts:
+        content_id = encoded = None
+        for child in element:  # the first of each, as find() would
+            tag = child.tag
+            if tag == _CONTENT_ID and content_id is None:
+                content_id = child
+            elif tag == _ENCODED and encoded is None:
+                encoded = child
+        return cls(element, content_id, encoded, normalise_content_id(text_of(content_id)))
+
+
 @dataclass
 class _Found:
     """The problems found so far, and where the caller had already found some."""
@@ -203,13 +235,12 @@ class _Found:
         return sorted(self.problems, key=lambda p: p.line if p.line is not None else 1 << 30)
 
 
-def _check_encoding(attachment: etree._Element, found: _Found) -> None:
-    cid = normalise_content_id(text_of(attachment.find(_q("ContentId"))))
-    label = f"Attachment cid:{cid}" if cid else "Attachment"
-    encoded = attachment.find(_q("ContentTransferEncoded"))
+def _check_encoding(attachment: _Parts, found: _Found) -> None:
+    encoded = attachment.encoded
+    label = f"Attachment cid:{attachment.cid}" if attachment.cid else "Attachment"
     if encoded is None:
         found.add_unless_reported(
-            attachment, f"{label} has no ContentTransferEncoded: the file itself is missing"
+            attachment.element, f"{label} has no ContentTransferEncoded: the file itself is missing"
         )
         return
     try:
@@ -223,11 +254,11 @@ def _check_encoding(attachment: etree._Element, found: _Found) -> None:
 
 
 def _by_content_id(
-    elements: list[etree._Element], what: str, counterpart: str, found: _Found
+    elements: list[_Parts], what: str, counterpart: str, found: _Found
 ) -> dict[str, list[etree._Element]]:
     by_id: dict[str, list[etree._Element]] = {}
-    for element in elements:
-        content_id = element.find(_q("ContentId"))
+    for parts in elements:
+        element, content_id = parts.element, parts.content_id
         if content_id is None:
             found.add_unless_reported(
                 element,
@@ -235,9 +266,9 @@ def _by_content_id(
                 f"{counterpart}; give both the same ContentId (e.g. cid:1)",
             )
             continue
-        raw = text_of(content_id)
-        cid = normalise_content_id(raw)
+        cid = parts.cid
         if not cid:
+            raw = text_of(content_id)
             shown = f" ({raw!r} without the cid: prefix)" if raw else ""
             found.add_unless_reported(
                 content_id,

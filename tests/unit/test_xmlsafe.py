@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from hub.errors import ForbiddenXML, MalformedXML
-from hub.xmlsafe import parse
+from hub.xmlsafe import declares_doctype, parse
 
 DEV_ZERO_DTD = '<!DOCTYPE x [<!ENTITY % p SYSTEM "file:///dev/zero"> %p;]>'
 
@@ -24,6 +24,35 @@ def test_a_doctype_is_refused_before_libxml2_reads_it(data: bytes) -> None:
     # /dev/zero would hang the parser for ever if libxml2 were allowed to open it.
     with pytest.raises(ForbiddenXML):
         parse(data)
+
+
+@pytest.mark.parametrize("before", [500, 505, 508, 511, 512, 520, 1024, 5000, 60_000])
+@pytest.mark.parametrize("filler", ["space", "comment"])
+def test_a_doctype_far_into_the_prolog_is_refused(before: int, filler: str) -> None:
+    # The prolog is read in a short window first: a DOCTYPE just past it, or cut in two by its
+    # end, must still be seen.
+    declaration = '<?xml version="1.0"?>'
+    pad = before - len(declaration)
+    gap = " " * pad if filler == "space" else f"<!--{'c' * (pad - 7)}-->"
+    data = f"{declaration}{gap}<!DOCTYPE x><x/>".encode()
+    assert data.index(b"<!DOCTYPE") == before
+    assert declares_doctype(data)  # seen before libxml2 reads a byte
+    assert not declares_doctype(data.replace(b"<!DOCTYPE x>", b""))
+
+
+@pytest.mark.parametrize("before", [480, 500, 520, 5000])
+def test_an_encoding_declaration_cut_by_the_short_window_is_still_read(before: int) -> None:
+    data = (" " * before + f'<?xml version="1.0" encoding="cp037"?>{DEV_ZERO_DTD}<x/>').encode()
+    with pytest.raises(MalformedXML) as caught:
+        parse(data)
+    assert "'cp037'" in caught.value.detail
+
+
+def test_stray_bytes_far_before_the_declaration_are_counted() -> None:
+    data = b"x" * 3000 + b'<?xml version="1.0"?><x/>'
+    with pytest.raises(MalformedXML) as caught:
+        parse(data)
+    assert "3000 stray byte(s) before the XML declaration" in caught.value.detail
 
 
 @pytest.mark.parametrize(
