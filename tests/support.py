@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp.test_utils import TestClient
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from sqlalchemy import func, select
 
 from adapters.demo import tiny_pdf
@@ -33,7 +34,15 @@ from hub.edxml.model import (
     StatusPackage,
 )
 from hub.edxml.writer import write_document, write_status
-from signing.pki import Issued, issue_agency_certificate, new_ca
+from signing.pki import (
+    Issued,
+    issue_agency_certificate,
+    issue_crl,
+    issue_hub_certificate,
+    new_ca,
+)
+from signing.receipts import ReceiptSigner
+from signing.trust import TrustStore
 from signing.xmldsig import sign_package
 from tracking.models import Blob, Delivery, Document, StatusRecord, TraceEvent
 
@@ -81,10 +90,24 @@ class Account:
 
 @dataclass
 class World:
-    """The test directory: accounts with keys and credentials, and the Directory built on them."""
+    """The test directory: accounts with keys and credentials, and the Directory built on them;
+    the CA they chain to (with an empty CRL) and the hub's own key for receipts."""
 
     ca: Issued
     accounts: dict[str, Account] = field(default_factory=dict)
+    hub: Issued | None = None
+
+    def trust_store(self, **kw: Any) -> TrustStore:
+        """A trust store anchored at the world's CA, its (empty) CRL loaded."""
+        store = TrustStore(anchors=[self.ca.certificate], crl_sources=["test-ca.crl"], **kw)
+        store.apply_crl("test-ca.crl", issue_crl(self.ca))
+        return store
+
+    def receipt_signer(self) -> ReceiptSigner:
+        assert self.hub is not None
+        key = self.hub.private_key
+        assert isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey)
+        return ReceiptSigner(key, self.hub.certificate)
 
     def directory(self) -> Directory:
         agencies = []
@@ -104,6 +127,7 @@ class World:
 
 def make_world() -> World:
     world = World(ca=new_ca("Test CA"))
+    world.hub = issue_hub_certificate(world.ca, hub_id="test-hub", key_type="ec")
     for code in AGENCIES:
         issued = issue_agency_certificate(world.ca, code=code, name=f"Agency {code}")
         world.accounts[code] = Account(code, secrets.token_urlsafe(32), issued)
