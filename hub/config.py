@@ -404,3 +404,42 @@ def _agency(
         credential_sha256=digest,
         certificates=certificates,
     )
+
+
+def register_certificate(agencies_file: Path, code: str, certificate: Path) -> bool:
+    """Append *certificate* to the ``certificates`` of agency *code* in *agencies_file*.
+
+    The file is edited in place with tomlkit, so its comments, order and layout stay as they
+    are; it is written atomically. The path is written relative to the file when the
+    certificate lies in the same project (as the committed directory writes them), else
+    absolute. Returns False (and writes nothing) if the certificate is already listed.
+    """
+    import tomlkit
+
+    from signing.keyfiles import write_file
+
+    text = agencies_file.read_text(encoding="utf-8")
+    document = tomlkit.parse(text)
+    entries = document.get("agency")
+    entry = next(
+        (e for e in (entries or []) if isinstance(e, dict) and e.get("code") == code), None
+    )
+    if entry is None:
+        raise ConfigError(str(agencies_file), "agency", f"{code} is not in the directory")
+    if entry.get("role", "agency") != "agency":
+        raise ConfigError(
+            str(agencies_file), f"agency {code}.certificates", "only agencies sign packages"
+        )
+    target = certificate.resolve()
+    base = agencies_file.resolve().parent
+    relative = Path(os.path.relpath(target, base))
+    shown = str(relative) if relative.parts[:3] != ("..", "..", "..") else str(target)
+    listed = entry.get("certificates")
+    if listed is None:
+        listed = tomlkit.array()
+        entry["certificates"] = listed
+    if any(_resolve(agencies_file, str(p)).resolve() == target for p in listed):
+        return False
+    listed.append(shown)
+    write_file(agencies_file, tomlkit.dumps(document).encode("utf-8"))
+    return True

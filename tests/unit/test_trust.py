@@ -13,17 +13,15 @@ from dataclasses import dataclass
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-from lxml import etree
-from signxml.algorithms import CanonicalizationMethod, SignatureMethod
-from signxml.signer import XMLSigner
 
 from hub.errors import CertificateError, SignatureError
 from hub.xmlsafe import parse
 from signing import pki
 from signing.trust import TrustStore
 from signing.xmldsig import DS_NS, EDXML_NS, sign_package, verify_package
+from tests.support import make_cert, sign_unchecked
 from tests.unit.test_xmldsig import PACKAGE
 
 E = f"{{{EDXML_NS}}}"
@@ -63,88 +61,8 @@ def store_for(
     return store
 
 
-def make_cert(
-    issuer: pki.Issued | None,
-    *,
-    subject: str = "UBND thử nghiệm",
-    not_before: dt.datetime = NOW - DAY,
-    not_after: dt.datetime = NOW + 30 * DAY,
-    usage: dict[str, bool] | None = None,
-    ca: bool = False,
-    eku: list[x509.ObjectIdentifier] | None = None,
-) -> pki.Issued:
-    """A certificate with the given flaws, signed by *issuer* (self-signed if None)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name(
-        [
-            x509.NameAttribute(NameOID.COMMON_NAME, subject),
-            x509.NameAttribute(NameOID.USER_ID, "000.00.00.H26"),
-        ]
-    )
-    issuer_name = issuer.certificate.subject if issuer else name
-    flags = dict.fromkeys(
-        (
-            "digital_signature",
-            "content_commitment",
-            "key_encipherment",
-            "data_encipherment",
-            "key_agreement",
-            "key_cert_sign",
-            "crl_sign",
-            "encipher_only",
-            "decipher_only",
-        ),
-        False,
-    )
-    flags.update(usage if usage is not None else {"digital_signature": True})
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(issuer_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(not_before)
-        .not_valid_after(not_after)
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-        .add_extension(x509.KeyUsage(**flags), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
-    )
-    if issuer is not None:
-        builder = builder.add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(
-                issuer.private_key.public_key()  # type: ignore[arg-type]
-            ),
-            False,
-        )
-    if eku is not None:
-        builder = builder.add_extension(x509.ExtendedKeyUsage(eku), critical=False)
-    signer_key = issuer.private_key if issuer else key
-    cert = builder.sign(signer_key, hashes.SHA256())  # type: ignore[arg-type]
-    return pki.Issued(
-        key_pem=key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        ),
-        cert_pem=cert.public_bytes(serialization.Encoding.PEM),
-    )
-
-
 def sign_raw(issued: pki.Issued) -> bytes:
-    """PACKAGE signed as sign_package signs, but without its self-check (which would refuse an
-    expired or not-yet-valid certificate): what a sender with such a certificate sends."""
-    root = parse(PACKAGE).getroot()
-    header = root.find(f"{E}edXMLEnvelope/{E}edXMLHeader")
-    assert header is not None
-    placeholder = etree.SubElement(header, f"{DS}Signature", nsmap={"ds": DS_NS})
-    placeholder.set("Id", "placeholder")
-    signed = XMLSigner(
-        signature_algorithm=SignatureMethod.ECDSA_SHA256
-        if isinstance(issued.private_key, ec.EllipticCurvePrivateKey)
-        else SignatureMethod.RSA_SHA256,
-        c14n_algorithm=CanonicalizationMethod.EXCLUSIVE_XML_CANONICALIZATION_1_0,
-    ).sign(root, key=issued.private_key, cert=[issued.certificate])  # type: ignore[arg-type]
-    return etree.tostring(signed, xml_declaration=True, encoding="UTF-8")
+    return sign_unchecked(PACKAGE, issued)
 
 
 def refusal(
