@@ -444,7 +444,12 @@ async def cmd_demo(args: argparse.Namespace) -> int:
     print(f"hub {settings.hub_id} serving at {running.url}\n", flush=True)
     try:
         creds = {code: _credentials(args, code) for code in PARTICIPANTS}
-        doc_ids = await run_exchange(running.url, creds, say=lambda m: print(m, flush=True))
+        doc_ids = await run_exchange(
+            running.url,
+            creds,
+            say=lambda m: print(m, flush=True),
+            hub_certificate=running.context.receipt_signer.certificate,
+        )
         print()
         for doc_id, sender in zip(doc_ids, ("000.00.00.H26", "000.00.31.H26"), strict=True):
             async with AgencyClient(running.url, creds[sender]) as client:
