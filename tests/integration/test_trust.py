@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pytest
 from aiohttp import web
@@ -32,9 +32,17 @@ NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 HOUR = dt.timedelta(hours=1)
 
 
+@pytest.fixture(autouse=True)
+def _now() -> None:
+    """NOW is when each test starts, not when this module was imported: the certificates the
+    fixtures make are valid from a few minutes before they are made."""
+    global NOW
+    NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
+
+
 @dataclass
 class Clock:
-    now: dt.datetime = NOW
+    now: dt.datetime = field(default_factory=lambda: NOW)
 
     def __call__(self) -> dt.datetime:
         return self.now
@@ -100,9 +108,12 @@ async def test_a_bad_certificate_is_refused_and_nothing_is_stored(
     with_agency_certificate(hub, CITY, issued)
     if flaw == "revoked":
         store = hub.world.trust_store()
+        now = dt.datetime.now(dt.UTC)
         store.apply_crl(
             "test-ca.crl",
-            pki.issue_crl(ca, [(issued.certificate.serial_number, NOW)], now=NOW + HOUR / 60),
+            pki.issue_crl(
+                ca, [(issued.certificate.serial_number, now)], now=now + dt.timedelta(seconds=1)
+            ),
         )
         hub.ctx.trust = store
     body = sign_unchecked(write_document(document(number="401")), issued)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pytest
 from cryptography import x509
@@ -30,9 +30,17 @@ NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 DAY = dt.timedelta(days=1)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _now() -> None:
+    """NOW is when the tests of this module start, not when it was imported: the certificates
+    its fixtures make are valid from a few minutes before they are made."""
+    global NOW
+    NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
+
+
 @dataclass
 class Clock:
-    now: dt.datetime = NOW
+    now: dt.datetime = field(default_factory=lambda: NOW)
 
     def __call__(self) -> dt.datetime:
         return self.now
