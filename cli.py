@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import logging
 import os
@@ -140,6 +141,9 @@ async def cmd_send(args: argparse.Namespace) -> int:
         for d in receipt["deliveries"]:
             print(f"  → {d['recipient']}: delivery {d['delivery_id']} ({d['state']})")
         print(f"  package sha256 {receipt['receipt']['package_sha256']}")
+        proof = receipt.get("signed_receipt")
+        if proof:
+            print(f"  signed receipt {proof['receipt_id']} (keep it: `--json` prints it)")
     return EXIT_OK
 
 
@@ -151,7 +155,10 @@ async def cmd_inbox(args: argparse.Namespace) -> int:
 
 
 async def cmd_fetch(args: argparse.Namespace) -> int:
-    href = f"/v1/status/{args.id}" if args.status else f"/v1/documents/{args.id}"
+    if args.receipt:
+        href = f"/v1/receipts/{args.id}"
+    else:
+        href = f"/v1/status/{args.id}" if args.status else f"/v1/documents/{args.id}"
     async with _client(args) as client:
         data = await client.fetch(href)
     if args.out:
@@ -437,7 +444,12 @@ async def cmd_demo(args: argparse.Namespace) -> int:
     print(f"hub {settings.hub_id} serving at {running.url}\n", flush=True)
     try:
         creds = {code: _credentials(args, code) for code in PARTICIPANTS}
-        doc_ids = await run_exchange(running.url, creds, say=lambda m: print(m, flush=True))
+        doc_ids = await run_exchange(
+            running.url,
+            creds,
+            say=lambda m: print(m, flush=True),
+            hub_certificate=running.context.receipt_signer.certificate,
+        )
         print()
         for doc_id, sender in zip(doc_ids, ("000.00.00.H26", "000.00.31.H26"), strict=True):
             async with AgencyClient(running.url, creds[sender]) as client:
@@ -462,6 +474,248 @@ def cmd_demo_init(args: argparse.Namespace) -> int:
     _init_demo(args, force=args.force)
     print("demo material is ready", flush=True)
     return EXIT_OK
+
+
+# --- keys, certificates, receipts ------------------------------------------------------------
+
+
+def _ca_dir(args: argparse.Namespace) -> Path:
+    return Path(args.ca) if args.ca else _demo_root(args) / "ca"
+
+
+def _agency_entry(args: argparse.Namespace, code: str) -> tuple[Path, str]:
+    """The directory file and the configured name of agency *code* (a usage error if none)."""
+    from hub.demo import directory_entries
+
+    agencies_file = _agencies_file(args, _raw_config(args))
+    for entry in directory_entries(agencies_file):
+        if entry.code == code:
+            if entry.role != "agency":
+                raise ConfigError(str(agencies_file), f"agency {code}", "is not an agency")
+            return agencies_file, entry.name
+    raise ConfigError(str(agencies_file), "agency", f"{code} is not in the directory")
+
+
+def _describe_cert(path: Path) -> str:
+    from signing.pki import fingerprint, load_certificate
+
+    cert = load_certificate(path.read_bytes())
+    return (
+        f"{path}\n    {cert.subject.rfc4514_string()}\n    {fingerprint(cert)}, valid "
+        f"{cert.not_valid_before_utc:%Y-%m-%d} to {cert.not_valid_after_utc:%Y-%m-%d}"
+    )
+
+
+def cmd_keys_init_ca(args: argparse.Namespace) -> int:
+    from signing.authority import init_ca
+
+    folder = Path(args.dir) if args.dir else _ca_dir(args)
+    try:
+        init_ca(folder, args.name, key_type=args.key_type, valid_days=args.days)
+    except FileExistsError as exc:
+        print(f"lienthong keys init-ca: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"CA key (mode 0600): {folder / 'key.pem'}")
+    print(f"CA certificate:     {_describe_cert(folder / 'cert.pem')}")
+    print(f"CRL:                {folder / 'crl.pem'}")
+    print("Give the hub the certificate as a trust anchor and the CRL as a CRL source:")
+    print(f'  [trust] anchors = ["{folder / "cert.pem"}"], crls = ["{folder / "crl.pem"}"]')
+    return EXIT_OK
+
+
+def cmd_keys_issue(args: argparse.Namespace) -> int:
+    from signing.authority import issue_agency, load_ca
+
+    agencies_file, name = _agency_entry(args, args.agency)
+    folder = Path(args.out) if args.out else _demo_root(args) / "agencies" / args.agency
+    try:
+        files = issue_agency(
+            load_ca(_ca_dir(args)),
+            folder,
+            code=args.agency,
+            name=args.name or name,
+            key_type=args.key_type,
+            valid_days=args.days,
+            force=args.force,
+        )
+    except (FileExistsError, FileNotFoundError) as exc:
+        print(f"lienthong keys issue: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"signing key (mode 0600): {files.key}")
+    print(f"certificate: {_describe_cert(files.certificate)}")
+    return _register(args, agencies_file, args.agency, [files.certificate])
+
+
+def cmd_keys_rotate(args: argparse.Namespace) -> int:
+    from signing.authority import load_ca, rotate_agency
+
+    agencies_file, name = _agency_entry(args, args.agency)
+    folder = Path(args.out) if args.out else _demo_root(args) / "agencies" / args.agency
+    try:
+        files = rotate_agency(
+            load_ca(_ca_dir(args)),
+            folder,
+            code=args.agency,
+            name=args.name or name,
+            key_type=args.key_type,
+            valid_days=args.days,
+        )
+    except (FileExistsError, FileNotFoundError) as exc:
+        print(f"lienthong keys rotate: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    assert files.archived_certificate is not None
+    print(f"new signing key (mode 0600): {files.key}")
+    print(f"new certificate: {_describe_cert(files.certificate)}")
+    print(f"previous certificate, kept registered for the overlap: {files.archived_certificate}")
+    result = _register(
+        args, agencies_file, args.agency, [files.certificate, files.archived_certificate]
+    )
+    print(
+        "When every system of the agency signs with the new key, remove the previous "
+        "certificate from agencies.toml (or revoke it: lienthong keys revoke)."
+    )
+    return result
+
+
+def cmd_keys_revoke(args: argparse.Namespace) -> int:
+    from signing.authority import load_ca, publish_crl
+    from signing.pki import fingerprint, load_certificate
+
+    folder = _ca_dir(args)
+    cert = load_certificate(Path(args.certificate).read_bytes())
+    try:
+        path = publish_crl(folder, load_ca(folder), (cert,))
+    except FileNotFoundError as exc:
+        print(f"lienthong keys revoke: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"revoked {cert.subject.rfc4514_string()} ({fingerprint(cert)})")
+    print(f"CRL re-issued: {path}; the hub picks it up at its next CRL refresh")
+    return EXIT_OK
+
+
+def _certificate_problems(args: argparse.Namespace, code: str, path: Path) -> list[str]:
+    """Why *path* should not be registered for agency *code*: it names another agency, or the
+    hub's trust anchors do not trust it (revocation is left to the running hub's CRLs)."""
+    from cryptography.x509.oid import NameOID
+
+    from hub.errors import CertificateError
+    from hub.server import trust_store
+    from signing.pki import load_certificate
+
+    cert = load_certificate(path.read_bytes())
+    problems = []
+    uids = [str(a.value) for a in cert.subject.get_attributes_for_oid(NameOID.USER_ID)]
+    if uids and code not in uids:
+        problems.append(f"the certificate names agency {', '.join(uids)}, not {code}")
+    store = dataclasses.replace(
+        trust_store(load_settings(_config_path(args))), require_revocation=False
+    )
+    try:
+        store.check(cert)
+    except CertificateError as exc:
+        problems.append(f"{exc.code}: {exc.detail}")
+    return problems
+
+
+def _register(
+    args: argparse.Namespace, agencies_file: Path, code: str, paths: list[Path], force: bool = False
+) -> int:
+    """Register *paths* for *code* (after the checks of add-cert, unless *force*)."""
+    from hub.config import register_certificate
+
+    for path in paths:
+        problems = [] if force else _certificate_problems(args, code, path)
+        if problems:
+            for problem in problems:
+                print(f"lienthong: not registered: {path}: {problem}", file=sys.stderr)
+            print("  (lienthong agencies add-cert --force registers it anyway)", file=sys.stderr)
+            return EXIT_INVALID
+    changed = [p for p in paths if register_certificate(agencies_file, code, p)]
+    for path in changed:
+        print(f"registered {path} for {code} in {agencies_file}")
+    if changed:
+        print("Restart the hub to load the directory again.")
+    else:
+        print(f"already registered for {code} in {agencies_file}")
+    return EXIT_OK
+
+
+def cmd_agencies_add_cert(args: argparse.Namespace) -> int:
+    from signing.pki import load_certificate
+
+    agencies_file, _name = _agency_entry(args, args.code)
+    path = Path(args.file)
+    try:
+        load_certificate(path.read_bytes())
+    except OSError as exc:
+        print(f"lienthong agencies add-cert: cannot read {path}: {exc.strerror}", file=sys.stderr)
+        return EXIT_USAGE
+    except ValueError as exc:
+        print(f"lienthong agencies add-cert: {path}: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    print(f"certificate: {_describe_cert(path)}")
+    return _register(args, agencies_file, args.code, [path], force=args.force)
+
+
+def cmd_receipt_verify(args: argparse.Namespace) -> int:
+    """Check a receipt offline with the hub certificate alone."""
+    from signing.pki import load_certificate
+    from signing.receipts import ReceiptError, verify_receipt
+
+    try:
+        text = Path(args.file).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"lienthong receipt verify: cannot read {args.file}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.certificate:
+        cert_path = Path(args.certificate)
+    else:
+        hub = _raw_config(args).get("hub", {})
+        configured = os.environ.get("LIENTHONG_HUB_CERTIFICATE") or hub.get("certificate")
+        if not configured:
+            print("lienthong receipt verify: give --certificate HUB_CERT", file=sys.stderr)
+            return EXIT_USAGE
+        cert_path = _config_path(args).parent / configured
+    try:
+        certificate = load_certificate(cert_path.read_bytes())
+    except OSError as exc:
+        raise ConfigError(str(cert_path), "certificate", f"cannot read: {exc.strerror}") from exc
+    try:
+        verified = verify_receipt(_jws_in(text), certificate)
+    except ReceiptError as exc:
+        print(f"{args.file}: INVALID receipt: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    if args.json:
+        _print_json(verified.payload)
+        return EXIT_OK
+    p = verified.payload
+    kid = verified.header.get("kid")
+    print(f"{args.file}: valid {p['kind']} receipt, signed by hub {p['hub']} ({kid})")
+    print(f"  issued {p['issued_at']}: document {p['document_id']} ({p['edxml_document_id']})")
+    print(f"  package sha256 {p['package_sha256']}, {p['size']} bytes, from {p['sender']}")
+    print(f"  recipients: {', '.join(p['recipients'])}")
+    if p["kind"] == "delivery":
+        print(
+            f"  {p['recipient']} acknowledged {p['result']} at {p['acknowledged_at']}"
+            + (f": {p['reason']}" if p.get("reason") else "")
+        )
+    return EXIT_OK
+
+
+def _jws_in(text: str) -> str:
+    """The compact JWS in *text*: the JWS itself, a SignedReceipt object (GET /v1/receipts),
+    or a 202 answer of POST /v1/documents (``lienthong send --json``)."""
+    if not text.startswith("{"):
+        return text
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        return text  # verify_receipt says what is wrong
+    if isinstance(data, dict) and isinstance(data.get("signed_receipt"), dict):
+        data = data["signed_receipt"]
+    if isinstance(data, dict) and isinstance(data.get("jws"), str):
+        return str(data["jws"])
+    return text
 
 
 # --- argument parsing ------------------------------------------------------------------------
@@ -541,6 +795,124 @@ def build_parser() -> argparse.ArgumentParser:
     ls.add_argument("--json", action="store_true", help="print JSON")
     ls.set_defaults(func=cmd_agencies_list)
 
+    add_cert = ag_sub.add_parser(
+        "add-cert",
+        help="register a signing certificate for an agency (agencies.toml)",
+        description="Register FILE (a PEM or DER certificate) as a signing certificate of the "
+        "agency CODE: its path is appended to the agency's `certificates` in the directory file "
+        "(agencies.toml), which keeps its comments and layout. The certificate must name CODE "
+        "(UID) if it names an agency, and chain to the hub's trust anchors; --force registers "
+        "it anyway. Restart the hub to load it. Several certificates may be registered at once "
+        "(a key rotation with overlap).",
+    )
+    add_cert.add_argument("code", metavar="CODE", help="the agency code, e.g. 000.00.31.H26")
+    add_cert.add_argument("file", metavar="FILE", help="the certificate file")
+    add_cert.add_argument("--force", action="store_true", help="register even if not trusted")
+    add_cert.set_defaults(func=cmd_agencies_add_cert)
+
+    keys = add(
+        "keys",
+        lambda _a: EXIT_USAGE,
+        "keys and certificates: a CA, agency keys, rotation, revocation",
+        "Development and demo tooling for a certification authority kept in a folder "
+        "(key.pem, cert.pem, crl.pem) and the agencies' signing keys. Private keys are written "
+        "with mode 0600 and never printed. Production agencies bring certificates from the "
+        "national CA instead (register them with `lienthong agencies add-cert`).",
+    )
+    keys_sub = keys.add_subparsers(dest="keys_command", metavar="ACTION", required=True)
+
+    def ca_option(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--ca", metavar="DIR", help="the CA folder (default: the demo CA, var/demo/ca)"
+        )
+
+    def key_options(p: argparse.ArgumentParser, days: int) -> None:
+        p.add_argument(
+            "--key-type",
+            choices=("rsa", "ec"),
+            default="rsa",
+            help="RSA-2048 or EC P-256 (default rsa)",
+        )
+        p.add_argument("--days", type=int, default=days, help=f"validity in days (default {days})")
+
+    k = keys_sub.add_parser(
+        "init-ca",
+        help="create a certification authority in a folder (key, certificate, CRL)",
+        description="Create a CA in DIR: key.pem (0600), cert.pem (give it to the hub as a "
+        "[trust] anchor) and an empty crl.pem (a [trust] crls source). Refuses to replace an "
+        "existing CA.",
+    )
+    k.add_argument("--dir", metavar="DIR", help="where (default: the demo CA, var/demo/ca)")
+    k.add_argument("--name", default="Lienthong CA", help="the CA's name (default: Lienthong CA)")
+    key_options(k, 3650)
+    k.set_defaults(func=cmd_keys_init_ca)
+
+    k = keys_sub.add_parser(
+        "issue",
+        help="issue a signing key and certificate for an agency",
+        description="Make a new key (0600) and a certificate for the agency CODE, issued by the "
+        "CA, in --out (default: the agency's demo folder, var/demo/agencies/CODE), and register "
+        "the certificate in the directory if it is not yet. Refuses to replace a key (see "
+        "`keys rotate`) unless --force.",
+    )
+    k.add_argument("--agency", required=True, metavar="CODE", help="the agency code")
+    k.add_argument("--out", metavar="DIR", help="folder for key.pem and cert.pem")
+    k.add_argument("--name", help="the name in the certificate (default: from the directory)")
+    k.add_argument("--force", action="store_true", help="replace an existing key")
+    ca_option(k)
+    key_options(k, 825)
+    k.set_defaults(func=cmd_keys_issue)
+
+    k = keys_sub.add_parser(
+        "rotate",
+        help="replace an agency's key, keeping the old certificate registered for the overlap",
+        description="Move the agency's current key.pem and cert.pem aside (key-SERIAL.pem, "
+        "cert-SERIAL.pem), issue a new pair in their place, and register both certificates, so "
+        "that packages signed with either verify while the agency's systems switch over. "
+        "Restart the hub afterwards.",
+    )
+    k.add_argument("--agency", required=True, metavar="CODE", help="the agency code")
+    k.add_argument("--out", metavar="DIR", help="the agency's key folder (default: demo folder)")
+    k.add_argument("--name", help="the name in the certificate (default: from the directory)")
+    ca_option(k)
+    key_options(k, 825)
+    k.set_defaults(func=cmd_keys_rotate)
+
+    k = keys_sub.add_parser(
+        "revoke",
+        help="revoke a certificate: add it to the CA's CRL",
+        description="Add CERT to the CA's crl.pem and re-issue the CRL. A hub that reads that "
+        "CRL refuses signatures by CERT (certificate.revoked) from its next CRL refresh on.",
+    )
+    k.add_argument("certificate", metavar="CERT", help="the certificate to revoke")
+    ca_option(k)
+    k.set_defaults(func=cmd_keys_revoke)
+
+    rc = add(
+        "receipt",
+        lambda _a: EXIT_USAGE,
+        "hub-signed receipts",
+        "Receipts the hub signs: on every accepted document, and for the sender when a "
+        "recipient acknowledges it.",
+    )
+    rc_sub = rc.add_subparsers(dest="receipt_command", metavar="ACTION", required=True)
+    v = rc_sub.add_parser(
+        "verify",
+        help="check a receipt offline with the hub's certificate (exit 1 if invalid)",
+        description="Check FILE, a receipt signed by the hub, with the hub's certificate alone: "
+        "no hub, no network. FILE holds the JWS itself, a receipt as GET /v1/receipts/{id} "
+        "answers it (lienthong fetch ID --receipt), or the answer of `lienthong send --json`. "
+        "Prints what the receipt proves; exit 0 if valid, 1 if not (with the reason).",
+    )
+    v.add_argument("file", metavar="FILE")
+    v.add_argument(
+        "--certificate",
+        metavar="HUB_CERT",
+        help="the hub's certificate (default: [hub] certificate of the hub configuration)",
+    )
+    v.add_argument("--json", action="store_true", help="print the verified payload as JSON")
+    v.set_defaults(func=cmd_receipt_verify)
+
     p = add(
         "send",
         cmd_send,
@@ -584,7 +956,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("id", metavar="ID", help="document id (or status id with --status)")
     _agency_options(p)
-    p.add_argument("--status", action="store_true", help="ID is a status package id")
+    kind = p.add_mutually_exclusive_group()
+    kind.add_argument("--status", action="store_true", help="ID is a status package id")
+    kind.add_argument(
+        "--receipt",
+        action="store_true",
+        help="ID is a receipt id: write the signed receipt (JSON), for `lienthong receipt verify`",
+    )
     p.add_argument("--out", metavar="FILE", help="write to FILE instead of standard output")
 
     p = add(

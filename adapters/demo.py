@@ -4,15 +4,20 @@
    each district downloads it, acknowledges transport and reports 01, 03, 05 and 06.
 2. Ba Đình district sends a document to its two wards; Phúc Xá works it through to 06, while
    Trúc Bạch rejects it (02) with a reason.
-3. Each sender collects the status packages that came back to its inbox.
+3. Each sender collects the status packages that came back to its inbox, and the delivery
+   receipts the hub signed; every receipt is checked with the hub's certificate alone.
 """
 
 from __future__ import annotations
 
+import json
 import time
 import zlib
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
+
+from cryptography import x509
 
 from adapters.sdk import VIETNAM, AgencyClient, Credentials
 from hub.edxml.model import (
@@ -28,6 +33,7 @@ from hub.edxml.model import (
     StatusCode,
     TraceHeader,
 )
+from signing.receipts import verify_receipt
 
 CITY = "000.00.00.H26"
 BA_DINH = "000.00.31.H26"
@@ -129,21 +135,57 @@ async def _work_through(
         )
 
 
-async def _collect_statuses(client: AgencyClient, say: Callable[[str], None]) -> None:
-    """The sender's system picks up the status packages routed back to it."""
-    count = 0
+async def _collect_statuses(
+    client: AgencyClient, say: Callable[[str], None], hub_certificate: x509.Certificate | None
+) -> None:
+    """The sender's system picks up the status packages routed back to it, and the delivery
+    receipts the hub signed for it (checked with the hub's certificate alone)."""
+    count = receipts = 0
     for item in await client.inbox(limit=500):
         if item["kind"] == "status":
             await client.fetch(item["href"])
-            await client.ack(item["delivery_id"], "done")
-            count += 1
-    say(f"  {client.credentials.code} collected {count} status package(s) from its inbox")
+        elif item["kind"] == "receipt":
+            signed = json.loads(await client.fetch(item["href"]))
+            if hub_certificate is not None:
+                proof = verify_receipt(signed["jws"], hub_certificate).payload
+                say(
+                    f"  {client.credentials.code} holds a signed delivery receipt: "
+                    f"{proof['recipient']} acknowledged {proof['result']} at "
+                    f"{proof['acknowledged_at']}"
+                )
+            receipts += 1
+        else:
+            continue
+        await client.ack(item["delivery_id"], "done")
+        count += item["kind"] == "status"
+    say(
+        f"  {client.credentials.code} collected {count} status package(s) and {receipts} "
+        "delivery receipt(s) from its inbox"
+    )
+
+
+def _check_receipt(
+    answer: dict[str, Any], hub_certificate: x509.Certificate | None, say: Callable[[str], None]
+) -> None:
+    """What a sender's system does with the 202 answer: keep the signed receipt, check it."""
+    if hub_certificate is None:
+        return
+    proof = verify_receipt(answer["signed_receipt"]["jws"], hub_certificate).payload
+    say(
+        f"  the hub's signed receipt verifies with its certificate alone: sha256 "
+        f"{proof['package_sha256'][:16]}…, {proof['size']} bytes, received {proof['issued_at']}"
+    )
 
 
 async def run_exchange(
-    hub_url: str, credentials: dict[str, Credentials], say: Callable[[str], None] = print
+    hub_url: str,
+    credentials: dict[str, Credentials],
+    say: Callable[[str], None] = print,
+    hub_certificate: x509.Certificate | None = None,
 ) -> list[str]:
-    """Play the demo exchange against the hub at *hub_url*; returns the two document ids."""
+    """Play the demo exchange against the hub at *hub_url*; returns the two document ids.
+
+    With *hub_certificate*, every receipt the hub signs is verified with it (offline)."""
     # Each run sends new documents, not retries of the last run's (signatures are deterministic,
     # so the same content would be the same bytes and be answered as a duplicate).
     serial = str(time.time_ns() // 1_000_000 % 10**9)
@@ -165,6 +207,7 @@ async def run_exchange(
         receipt1 = await city.send(doc1)
         doc1_id = receipt1["document_id"]
         say(f"{CITY} sent {_number(doc1)} to {BA_DINH} and {HOAN_KIEM}: document {doc1_id}")
+        _check_receipt(receipt1, hub_certificate, say)
         flow = [
             (StatusCode.ARRIVED, ""),
             (StatusCode.ACCEPTED, "Đã vào sổ văn bản đến"),
@@ -186,6 +229,7 @@ async def run_exchange(
         receipt2 = await ba_dinh.send(doc2)
         doc2_id = receipt2["document_id"]
         say(f"{BA_DINH} sent {_number(doc2)} to {PHUC_XA} and {TRUC_BACH}: document {doc2_id}")
+        _check_receipt(receipt2, hub_certificate, say)
         await _work_through(clients[PHUC_XA], doc2_id, flow, say)
         await _work_through(
             clients[TRUC_BACH],
@@ -193,8 +237,8 @@ async def run_exchange(
             [(StatusCode.ARRIVED, ""), (StatusCode.REJECTED, REJECTION_REASON)],
             say,
         )
-        await _collect_statuses(city, say)
-        await _collect_statuses(ba_dinh, say)
+        await _collect_statuses(city, say, hub_certificate)
+        await _collect_statuses(ba_dinh, say, hub_certificate)
         return [doc1_id, doc2_id]
     finally:
         for client in clients.values():

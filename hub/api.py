@@ -190,8 +190,12 @@ async def post_validate(request: web.Request) -> web.Response:
         kinds[asked] if asked is not None else None,
         ctx.validation,
         certificates=caller.certificates if caller.can_exchange else None,
-        signature_policy=ctx.policy,
+        signature_policy=ctx.policy_for(caller),
     )
+    if caller.can_exchange and report["signature"]["checked"]:
+        # The certificate's trust (chain, validity, revocation) is judged too, exactly as
+        # intake would: the verdict is the one a send would get.
+        report["signature"] = await asyncio.to_thread(intake.signature_verdict, ctx, caller, body)
     return _json(report)
 
 
@@ -217,6 +221,13 @@ async def get_status(request: web.Request) -> web.Response:
     caller = authenticate(request)
     return _xml(
         await deliveries.fetch_status(request.app[CONTEXT], caller, request.match_info["id"])
+    )
+
+
+async def get_receipt(request: web.Request) -> web.Response:
+    caller = authenticate(request)
+    return _json(
+        await deliveries.fetch_receipt(request.app[CONTEXT], caller, request.match_info["id"])
     )
 
 
@@ -283,6 +294,7 @@ def create_app(ctx: HubContext, *, max_body_bytes: int) -> web.Application:
     app.router.add_post("/v1/validate", post_validate)
     app.router.add_get("/v1/inbox", get_inbox)
     app.router.add_post("/v1/deliveries/{id}/ack", post_ack)
+    app.router.add_get("/v1/receipts/{id}", get_receipt)
     app.router.add_get("/v1/agencies", get_agencies)
     app.router.add_get("/v1/openapi.json", get_openapi)
     app.router.add_get("/healthz", healthz)

@@ -36,6 +36,12 @@ ROLES: tuple[Role, ...] = ("agency", "auditor", "admin")
 DELIVERY_MODES: tuple[DeliveryMode, ...] = ("pull", "push")
 
 DEFAULT_CONFIG = Path("config/hub.toml")
+# The variable holding the hub key's passphrase (PKCS#12, encrypted PEM); never a file.
+PASSPHRASE_ENV = "LIENTHONG_HUB_KEY_PASSPHRASE"  # noqa: S105 - a variable name, not a secret
+
+
+def is_pkcs12(path: Path) -> bool:
+    return path.suffix.lower() in (".p12", ".pfx")
 
 
 @dataclass(frozen=True)
@@ -48,6 +54,7 @@ class AgencyConfig:
     push_url: str = ""
     credential_sha256: str = ""  # hex SHA-256 of the credential the hub issued
     certificates: tuple[bytes, ...] = ()  # PEM, one or more (rotation with overlap)
+    legacy_sha1: bool = False  # accept (weak) SHA-1 signatures from this agency, marked in traces
 
 
 @dataclass(frozen=True)
@@ -58,12 +65,19 @@ class Settings:
     database_url: str
     max_body_bytes: int
     hub_key_path: Path
-    hub_cert_path: Path
+    hub_cert_path: Path | None  # None: the certificate is in the PKCS#12 file hub_key_path
     trust_anchor_paths: tuple[Path, ...]
     agencies_path: Path
     agencies: tuple[AgencyConfig, ...]
     config_path: Path
     validation: ValidationPolicy = field(default_factory=ValidationPolicy)
+    trust_intermediate_paths: tuple[Path, ...] = ()
+    crl_sources: tuple[str, ...] = ()  # file paths (resolved) or http(s) URLs
+    require_revocation: bool = True
+    crl_refresh_seconds: int = 3600
+    crl_grace_seconds: int = 86400
+    # From $LIENTHONG_HUB_KEY_PASSPHRASE; never in a file, never shown (repr=False).
+    hub_key_passphrase: bytes | None = field(default=None, repr=False)
 
     @property
     def base_url(self) -> str:
@@ -137,6 +151,21 @@ class _Reader:
             raise self._fail(key, "must be a list of strings")
         return tuple(value)
 
+    def boolean(self, key: str, env_name: str, default: bool) -> bool:
+        value, from_env = self._raw(key, env_name)
+        if value is None:
+            return default
+        if from_env:
+            text = str(value).strip().lower()
+            if text in ("1", "true", "yes", "on"):
+                return True
+            if text in ("0", "false", "no", "off"):
+                return False
+            raise self._fail(key, f"{env_name}={value!r} is not true or false")
+        if not isinstance(value, bool):
+            raise self._fail(key, f"must be true or false, not {value!r}")
+        return value
+
     def path(self, key: str, env_name: str, default: str | None = None) -> Path:
         return _resolve(self.file, self.string(key, env_name, default))
 
@@ -190,6 +219,26 @@ def load_settings(
     trust = section("trust")
     directory = section("directory")
     agencies_path = directory.path("file", "LIENTHONG_DIRECTORY_FILE", "agencies.toml")
+    key_path = hub.path("key", "LIENTHONG_HUB_KEY")
+    cert_text = hub.string("certificate", "LIENTHONG_HUB_CERTIFICATE", "")
+    if not cert_text and not is_pkcs12(key_path):
+        raise ConfigError(
+            str(config_path),
+            "hub.certificate",
+            "is required (only a PKCS#12 hub.key, .p12 or .pfx, carries its own certificate)",
+        )
+    cert_path = _resolve(config_path, cert_text) if cert_text else None
+    refresh = trust.integer(
+        "crl_refresh_seconds", "LIENTHONG_TRUST_CRL_REFRESH_SECONDS", 3600, minimum=10
+    )
+    grace = trust.integer("crl_grace_seconds", "LIENTHONG_TRUST_CRL_GRACE_SECONDS", 86400)
+    if grace <= refresh:
+        raise ConfigError(
+            str(config_path),
+            "trust.crl_grace_seconds",
+            f"must be longer than trust.crl_refresh_seconds ({refresh}), not {grace}: the grace "
+            "period is how long the hub keeps going when refreshes fail",
+        )
 
     settings = Settings(
         hub_id=hub.string("id", "LIENTHONG_HUB_ID", "lienthong"),
@@ -204,8 +253,8 @@ def load_settings(
         max_body_bytes=limits.integer(
             "max_body_bytes", "LIENTHONG_LIMITS_MAX_BODY_BYTES", 25 * 1024 * 1024, minimum=1024
         ),
-        hub_key_path=hub.path("key", "LIENTHONG_HUB_KEY"),
-        hub_cert_path=hub.path("certificate", "LIENTHONG_HUB_CERTIFICATE"),
+        hub_key_path=key_path,
+        hub_cert_path=cert_path,
         trust_anchor_paths=tuple(
             _resolve(config_path, p) for p in trust.strings("anchors", "LIENTHONG_TRUST_ANCHORS")
         ),
@@ -213,6 +262,22 @@ def load_settings(
         agencies=load_agencies(agencies_path, env),
         config_path=config_path,
         validation=_validation_policy(config_path, data, env),
+        trust_intermediate_paths=tuple(
+            _resolve(config_path, p)
+            for p in trust.strings("intermediates", "LIENTHONG_TRUST_INTERMEDIATES")
+        ),
+        crl_sources=tuple(
+            p if p.startswith(("http://", "https://")) else str(_resolve(config_path, p))
+            for p in trust.strings("crls", "LIENTHONG_TRUST_CRLS")
+        ),
+        require_revocation=trust.boolean(
+            "require_revocation", "LIENTHONG_TRUST_REQUIRE_REVOCATION", True
+        ),
+        crl_refresh_seconds=refresh,
+        crl_grace_seconds=grace,
+        hub_key_passphrase=(
+            env[PASSPHRASE_ENV].encode("utf-8") if env.get(PASSPHRASE_ENV) else None
+        ),
     )
     return settings
 
@@ -325,8 +390,12 @@ def _agency(
     )
     if role == "agency" and not certificates:
         raise r._fail("certificates", "an agency needs at least one signing certificate")
+    legacy_sha1 = r.boolean("legacy_sha1", var("legacy_sha1"), False)
+    if legacy_sha1 and role != "agency":
+        raise r._fail("legacy_sha1", "only an agency signs packages")
     return AgencyConfig(
         code=code,
+        legacy_sha1=legacy_sha1,
         name=r.string("name", var("name")),
         role=role,  # checked against ROLES above
         parent=r.string("parent", var("parent"), ""),
@@ -335,3 +404,42 @@ def _agency(
         credential_sha256=digest,
         certificates=certificates,
     )
+
+
+def register_certificate(agencies_file: Path, code: str, certificate: Path) -> bool:
+    """Append *certificate* to the ``certificates`` of agency *code* in *agencies_file*.
+
+    The file is edited in place with tomlkit, so its comments, order and layout stay as they
+    are; it is written atomically. The path is written relative to the file when the
+    certificate lies in the same project (as the committed directory writes them), else
+    absolute. Returns False (and writes nothing) if the certificate is already listed.
+    """
+    import tomlkit
+
+    from signing.keyfiles import write_file
+
+    text = agencies_file.read_text(encoding="utf-8")
+    document = tomlkit.parse(text)
+    entries = document.get("agency")
+    entry = next(
+        (e for e in (entries or []) if isinstance(e, dict) and e.get("code") == code), None
+    )
+    if entry is None:
+        raise ConfigError(str(agencies_file), "agency", f"{code} is not in the directory")
+    if entry.get("role", "agency") != "agency":
+        raise ConfigError(
+            str(agencies_file), f"agency {code}.certificates", "only agencies sign packages"
+        )
+    target = certificate.resolve()
+    base = agencies_file.resolve().parent
+    relative = Path(os.path.relpath(target, base))
+    shown = str(relative) if relative.parts[:3] != ("..", "..", "..") else str(target)
+    listed = entry.get("certificates")
+    if listed is None:
+        listed = tomlkit.array()
+        entry["certificates"] = listed
+    if any(_resolve(agencies_file, str(p)).resolve() == target for p in listed):
+        return False
+    listed.append(shown)
+    write_file(agencies_file, tomlkit.dumps(document).encode("utf-8"))
+    return True

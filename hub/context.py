@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
-from hub.directory import Directory
+from hub.directory import Agency, Directory
 from hub.edxml.schema import ValidationPolicy
+from hub.errors import LienthongError
 from hub.notify import InboxNotifier
+from signing.receipts import ReceiptSigner
+from signing.trust import TrustStore
 from signing.xmldsig import SignaturePolicy
 from tracking.store import Store
+
+
+def _trusts_nothing() -> TrustStore:
+    return TrustStore(anchors=())
 
 
 @dataclass
@@ -19,3 +27,21 @@ class HubContext:
     policy: SignaturePolicy = field(default_factory=SignaturePolicy)
     validation: ValidationPolicy = field(default_factory=ValidationPolicy)
     notifier: InboxNotifier = field(default_factory=InboxNotifier)
+    # The safe defaults: a trust store without anchors refuses every certificate, and without a
+    # receipt signer the hub accepts nothing (it could not prove what it received).
+    trust: TrustStore = field(default_factory=_trusts_nothing)
+    receipts: ReceiptSigner | None = None
+
+    def policy_for(self, agency: Agency) -> SignaturePolicy:
+        """The signature policy for *agency*'s packages: SHA-1 only if it is marked legacy."""
+        if agency.legacy_sha1 and not self.policy.allow_sha1:
+            return dataclasses.replace(self.policy, allow_sha1=True)
+        return self.policy
+
+    @property
+    def receipt_signer(self) -> ReceiptSigner:
+        if self.receipts is None:
+            raise LienthongError(
+                "This hub has no signing key for receipts ([hub] key); it accepts nothing."
+            )
+        return self.receipts

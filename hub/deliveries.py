@@ -7,18 +7,24 @@ from typing import Any
 
 from sqlalchemy import select
 
+from hub import receipts
 from hub.context import HubContext
 from hub.directory import Agency
 from hub.errors import BadRequest, NotFound
 from hub.states import PENDING, AckResult, Transport, on_ack, on_download
-from tracking.models import Blob, Delivery, Document, StatusRecord, utcnow
+from tracking.models import Blob, Delivery, Document, Receipt, StatusRecord, utcnow
 from tracking.store import append_event
 
 MAX_WAIT_SECONDS = 60.0
 MAX_INBOX_LIMIT = 500
 
 
-def _item(delivery: Delivery, doc: Document, status: StatusRecord | None) -> dict[str, Any]:
+def _item(
+    delivery: Delivery,
+    doc: Document,
+    status: StatusRecord | None,
+    receipt: Receipt | None = None,
+) -> dict[str, Any]:
     item: dict[str, Any] = {
         "delivery_id": delivery.id,
         "kind": delivery.kind,
@@ -32,7 +38,11 @@ def _item(delivery: Delivery, doc: Document, status: StatusRecord | None) -> dic
     }
     if delivery.note:
         item["note"] = delivery.note
-    if status is None:
+    if receipt is not None:
+        item["href"] = f"/v1/receipts/{receipt.id}"
+        item["receipt_id"] = receipt.id
+        item["package_sha256"] = doc.package_sha256
+    elif status is None:
         item["href"] = f"/v1/documents/{doc.id}"
         item["package_sha256"] = doc.package_sha256
     else:
@@ -47,9 +57,10 @@ def _item(delivery: Delivery, doc: Document, status: StatusRecord | None) -> dic
 async def _pending(ctx: HubContext, caller: Agency, limit: int) -> list[dict[str, Any]]:
     async with ctx.store.read() as session:
         rows = await session.execute(
-            select(Delivery, Document, StatusRecord)
+            select(Delivery, Document, StatusRecord, Receipt)
             .join(Document, Document.id == Delivery.document_id)
             .outerjoin(StatusRecord, StatusRecord.id == Delivery.status_id)
+            .outerjoin(Receipt, Receipt.id == Delivery.receipt_id)
             .where(
                 Delivery.recipient_code == caller.code,
                 Delivery.state.in_([s.value for s in PENDING]),
@@ -58,7 +69,7 @@ async def _pending(ctx: HubContext, caller: Agency, limit: int) -> list[dict[str
             .order_by(Delivery.priority.desc(), Delivery.created_at, Delivery.id)
             .limit(limit)
         )
-        return [_item(d, doc, st) for d, doc, st in rows]
+        return [_item(d, doc, st, rc) for d, doc, st, rc in rows]
 
 
 async def inbox(
@@ -167,6 +178,26 @@ async def fetch_status(ctx: HubContext, caller: Agency, status_id: str) -> bytes
     return data
 
 
+async def fetch_receipt(ctx: HubContext, caller: Agency, receipt_id: str) -> dict[str, Any]:
+    """A signed receipt, for the agency it was issued to (the sender) and auditors. Fetching a
+    delivery receipt from the inbox marks that inbox item ``delivered``."""
+    async with ctx.store.read() as session:
+        row = await session.get(Receipt, receipt_id)
+        if row is None or not (caller.role == "auditor" or caller.code == row.issued_to):
+            raise _not_found("receipt", receipt_id)
+        delivery = (
+            await session.execute(
+                select(Delivery).where(
+                    Delivery.receipt_id == row.id, Delivery.recipient_code == caller.code
+                )
+            )
+        ).scalar_one_or_none()
+        answer = receipts.answer(row)
+    if delivery is not None:
+        await _mark_downloaded(ctx, delivery, caller.code)
+    return answer
+
+
 async def acknowledge(
     ctx: HubContext, caller: Agency, delivery_id: str, result: str, reason: str = ""
 ) -> dict[str, Any]:
@@ -183,21 +214,38 @@ async def acknowledge(
             raise _not_found("delivery", delivery_id)
         before = Transport(delivery.state)
         after = on_ack(before, ack)  # raises Conflict on done-after-fail and the like
+        notify = ""
+        answer: dict[str, Any] = {
+            "delivery_id": delivery.id,
+            "state": delivery.state,
+            "changed": after != before,
+        }
         if after != before:
             delivery.state = after
             delivery.acked_at = utcnow()
             delivery.ack_reason = reason.strip() or None
+            detail: dict[str, Any] = {
+                "recipient": caller.code,
+                "kind": delivery.kind,
+                "result": ack.value,
+                "reason": reason.strip(),
+            }
+            if delivery.kind == "document":
+                # The sender's proof that this recipient took (or refused) the document.
+                receipt = await receipts.issue_delivery_receipt(
+                    ctx, session, delivery, reason.strip()
+                )
+                detail["receipt_id"] = receipt.id
+                notify = receipt.issued_to
             await append_event(
                 session,
                 "acknowledged" if ack is AckResult.DONE else "failed",
                 caller.code,
                 document_id=delivery.document_id,
                 delivery_id=delivery.id,
-                detail={
-                    "recipient": caller.code,
-                    "kind": delivery.kind,
-                    "result": ack.value,
-                    "reason": reason.strip(),
-                },
+                detail=detail,
             )
-        return {"delivery_id": delivery.id, "state": delivery.state, "changed": after != before}
+            answer["state"] = delivery.state
+    if notify:
+        ctx.notifier.notify(notify)  # the sender's long poll: a receipt arrived
+    return answer

@@ -1,4 +1,5 @@
-"""Demo material: a CA, the hub's key, and per-agency keys, certificates and credentials.
+"""Demo material: a CA with its CRL, the hub's key, and per-agency keys, certificates and
+credentials.
 
 Generated on the machine that runs the demo (``lienthong demo init``) and never committed: the
 agency list comes from the directory file, so the demo material always matches it. Private keys
@@ -7,7 +8,6 @@ and credentials are written readable by the owner only.
 
 from __future__ import annotations
 
-import os
 import secrets
 import tomllib
 from collections.abc import Callable
@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hub.config import credential_digest
-from signing.pki import Issued, issue_agency_certificate, issue_hub_certificate, new_ca
+from signing.authority import load_ca, publish_crl
+from signing.keyfiles import write_file
+from signing.pki import issue_agency_certificate, issue_hub_certificate, new_ca
 
 
 @dataclass(frozen=True)
@@ -32,15 +34,6 @@ def directory_entries(agencies_file: Path) -> list[DemoAgency]:
     return [
         DemoAgency(e["code"], e["name"], e.get("role", "agency")) for e in data.get("agency", [])
     ]
-
-
-def _write(path: Path, data: bytes, *, secret: bool = False) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if secret else 0o644)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-    tmp.replace(path)  # atomic: a half-written key never exists under its real name
 
 
 def agency_dir(root: Path, code: str) -> Path:
@@ -63,17 +56,21 @@ def init_material(
     if force or not (ca_dir / "cert.pem").exists():
         progress("creating the demo certification authority")
         ca = new_ca("Lienthong Demo CA (không dùng thật)")
-        _write(ca_dir / "key.pem", ca.key_pem, secret=True)
-        _write(ca_dir / "cert.pem", ca.cert_pem)
+        write_file(ca_dir / "key.pem", ca.key_pem, secret=True)
+        write_file(ca_dir / "cert.pem", ca.cert_pem)
+        (ca_dir / "crl.pem").unlink(missing_ok=True)  # the old CA's CRL
         force = True  # every certificate must now chain to the new CA
     else:
-        ca = Issued((ca_dir / "key.pem").read_bytes(), (ca_dir / "cert.pem").read_bytes())
+        ca = load_ca(ca_dir)
+    # A fresh CRL on every run (with what was revoked so far): the hub refuses stale CRLs,
+    # and demo material may be months old.
+    publish_crl(ca_dir, ca)
 
     if force or not (root / "hub" / "cert.pem").exists():
         progress(f"issuing the hub certificate for {hub_id}")
         hub = issue_hub_certificate(ca, hub_id=hub_id)
-        _write(root / "hub" / "key.pem", hub.key_pem, secret=True)
-        _write(root / "hub" / "cert.pem", hub.cert_pem)
+        write_file(root / "hub" / "key.pem", hub.key_pem, secret=True)
+        write_file(root / "hub" / "cert.pem", hub.cert_pem)
 
     created = 0
     for agency in agencies:
@@ -83,10 +80,10 @@ def init_material(
         progress(f"issuing material for {agency.code} {agency.name}")
         if agency.role == "agency":
             issued = issue_agency_certificate(ca, code=agency.code, name=agency.name)
-            _write(folder / "key.pem", issued.key_pem, secret=True)
-            _write(folder / "cert.pem", issued.cert_pem)
+            write_file(folder / "key.pem", issued.key_pem, secret=True)
+            write_file(folder / "cert.pem", issued.cert_pem)
         token = secrets.token_urlsafe(32)
-        _write(folder / "credential.sha256", (credential_digest(token) + "\n").encode())
-        _write(folder / "credential", (token + "\n").encode(), secret=True)
+        write_file(folder / "credential.sha256", (credential_digest(token) + "\n").encode())
+        write_file(folder / "credential", (token + "\n").encode(), secret=True)
         created += 1
     return created

@@ -31,6 +31,8 @@ class Agency:
     push_url: str = ""
     certificates: tuple[x509.Certificate, ...] = ()
     credential_sha256: str = ""
+    legacy_sha1: bool = False
+    """SHA-1 signatures are accepted from this agency (and marked weak in the trace)."""
 
     @property
     def can_exchange(self) -> bool:
@@ -67,6 +69,7 @@ class Directory:
                     push_url=c.push_url,
                     certificates=tuple(certs),
                     credential_sha256=c.credential_sha256,
+                    legacy_sha1=c.legacy_sha1,
                 )
             )
         return cls(agencies)

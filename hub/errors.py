@@ -9,6 +9,10 @@ The tree (HTTP status in brackets; the ``code`` is what clients match on)::
     │   ├── ForbiddenXML                [400] xml.forbidden  (DOCTYPE, entities, processing)
     │   ├── SchemaInvalid               [422] schema.invalid (problems: path, line, message)
     │   ├── SignatureError              [422] signature.*    (missing, invalid, policy, untrusted)
+    │   │   └── CertificateError        [422] certificate.*  the signing certificate is not trusted:
+    │   │                                     expired, not_yet_valid, revoked, key_usage,
+    │   │                                     untrusted_issuer, self_signed, revocation_unknown
+    │   │                                     (signing.trust)
     │   ├── AttachmentError             [422] attachment.invalid, attachment.too_large
     │   │                                     (hub.edxml.attachments: decoding a file)
     │   └── WrongPackageKind            [422] package.kind   (a status sent as a document, …)
@@ -134,6 +138,12 @@ class SignatureError(PackageError):
     """The package signature was not accepted."""
 
     code = "signature.invalid"
+
+
+class CertificateError(SignatureError):
+    """The signing certificate is not trusted."""
+
+    code = "certificate.untrusted_issuer"
 
 
 class WrongPackageKind(PackageError):

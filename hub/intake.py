@@ -16,10 +16,11 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from lxml import etree
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hub import business
+from hub import business, receipts
 from hub.context import HubContext
 from hub.directory import Agency
 from hub.edxml import schema
@@ -32,6 +33,7 @@ from hub.errors import (
     LienthongError,
     Problem,
     RoutingError,
+    SignatureError,
     WrongPackageKind,
 )
 from hub.states import Business, apply_status
@@ -39,7 +41,7 @@ from hub.states import Transport as T
 from hub.xmlsafe import parse
 from signing.pki import fingerprint
 from signing.xmldsig import Verified, verify_package
-from tracking.models import Delivery, Document, StatusRecord, utcnow
+from tracking.models import Delivery, Document, Receipt, StatusRecord, utcnow
 from tracking.store import append_event, put_blob
 
 log = logging.getLogger(__name__)
@@ -79,8 +81,27 @@ def check_package(
             f"This endpoint takes {expected}; this is a {found} package: send it to {endpoint}."
         )
     report = schema.validate(tree, kind, ctx.validation)
-    verified = verify_package(tree, caller.certificates, ctx.policy)
+    verified = verify_signature(ctx, caller, tree)
     return Checked(hashlib.sha256(body).hexdigest(), len(body), verified, report.warnings)
+
+
+def verify_signature(ctx: HubContext, caller: Agency, tree: etree._ElementTree) -> Verified:
+    """Step 3: the signature, against the caller's registered certificates, under the caller's
+    policy (SHA-1 only for a legacy agency), each certificate judged by the trust store."""
+    return verify_package(tree, caller.certificates, ctx.policy_for(caller), trust=ctx.trust)
+
+
+def signature_verdict(ctx: HubContext, caller: Agency, body: bytes) -> dict[str, Any]:
+    """What ``POST /v1/validate`` says of the signature: exactly what intake would decide."""
+    try:
+        verify_signature(ctx, caller, parse(body))
+    except SignatureError as exc:
+        return {
+            "checked": True,
+            "valid": False,
+            "problem": {"code": exc.code, "detail": exc.detail},
+        }
+    return {"checked": True, "valid": True, "problem": None}
 
 
 async def _checked(
@@ -176,13 +197,20 @@ async def _earlier_answer(
     rows = await session.execute(
         select(Delivery).where(Delivery.document_id == existing.id, Delivery.kind == "document")
     )
-    return _receipt(ctx, existing, list(rows.scalars()), duplicate=True)
+    signed = await receipts.submission_receipt(ctx, session, existing)
+    return _receipt(ctx, existing, list(rows.scalars()), duplicate=True, signed=signed)
 
 
 def _receipt(
-    ctx: HubContext, doc: Document, deliveries: list[Delivery], duplicate: bool
+    ctx: HubContext,
+    doc: Document,
+    deliveries: list[Delivery],
+    duplicate: bool,
+    signed: Receipt | None = None,
 ) -> dict[str, Any]:
-    return {
+    """The 202 answer. ``receipt`` is the plain summary clients have always read;
+    ``signed_receipt`` is the hub-signed proof of the same facts (hub.receipts)."""
+    answer: dict[str, Any] = {
         "document_id": doc.id,
         "duplicate": duplicate,
         "deliveries": [
@@ -197,6 +225,9 @@ def _receipt(
             "received_at": doc.received_at.isoformat(),
         },
     }
+    if signed is not None:
+        answer["signed_receipt"] = receipts.answer(signed)
+    return answer
 
 
 async def accept_document(ctx: HubContext, caller: Agency, body: bytes) -> dict[str, Any]:
@@ -249,15 +280,7 @@ async def accept_document(ctx: HubContext, caller: Agency, body: bytes) -> dict[
             received["earlier_documents"] = [d.id for d in earlier]
         await append_event(session, "received", caller.code, document_id=doc.id, detail=received)
         await append_event(
-            session,
-            "validated",
-            "hub",
-            document_id=doc.id,
-            detail={
-                "signature_method": checked.verified.signature_method,
-                "signer": fingerprint(checked.verified.certificate),
-                "warnings": [p.as_dict() for p in checked.warnings],
-            },
+            session, "validated", "hub", document_id=doc.id, detail=_validated(checked)
         )
         if the_plan is not None:
             business.link(session, doc.id, earlier, the_plan)
@@ -292,12 +315,15 @@ async def accept_document(ctx: HubContext, caller: Agency, body: bytes) -> dict[
             session.add(delivery)
             deliveries.append(delivery)
         await session.flush()
+        signed = await receipts.submission_receipt(
+            ctx, session, doc, [r.agency.code for r in recipients]
+        )
         await append_event(
             session,
             "stored",
             "hub",
             document_id=doc.id,
-            detail={"recipients": [r.agency.code for r in recipients]},
+            detail={"recipients": [r.agency.code for r in recipients], "receipt_id": signed.id},
         )
         for recipient, delivery in zip(recipients, deliveries, strict=True):
             queued = {"recipient": recipient.agency.code, "mode": recipient.agency.delivery}
@@ -312,7 +338,22 @@ async def accept_document(ctx: HubContext, caller: Agency, body: bytes) -> dict[
         "document accepted",
         extra={"document_id": doc.id, "sender": caller.code, "recipients": len(recipients)},
     )
-    return _receipt(ctx, doc, deliveries, duplicate=False)
+    return _receipt(ctx, doc, deliveries, duplicate=False, signed=signed)
+
+
+def _validated(checked: Checked) -> dict[str, Any]:
+    """The ``validated`` event: how the signature was checked. ``weak`` marks a SHA-1 signature
+    accepted from an agency flagged legacy, so auditors can find every one."""
+    detail: dict[str, Any] = {
+        "signature_method": checked.verified.signature_method,
+        "digest_method": checked.verified.digest_method,
+        "signer": fingerprint(checked.verified.certificate),
+        "weak": checked.verified.weak,
+        "warnings": [p.as_dict() for p in checked.warnings],
+    }
+    if checked.verified.weak:
+        detail["weak_reason"] = "SHA-1, accepted because the sender is marked legacy_sha1"
+    return detail
 
 
 async def _find_reported_document(

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 from aiohttp import web
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from cryptography import x509
 from sqlalchemy.engine import make_url
 
 from hub.api import create_app
@@ -14,7 +18,10 @@ from hub.config import Settings
 from hub.context import HubContext
 from hub.directory import Directory, sync_directory
 from hub.errors import ConfigError
-from signing.pki import load_certificate, load_private_key
+from signing.keyfiles import load_hub_identity
+from signing.pki import fingerprint, load_certificates
+from signing.receipts import ReceiptSigner
+from signing.trust import TrustStore
 from tracking.migrate import current_revision, head_revision
 from tracking.store import Store
 
@@ -26,29 +33,106 @@ class RunningHub:
     context: HubContext
     runner: web.AppRunner
     url: str
+    scheduler: AsyncIOScheduler | None = None
 
     async def close(self) -> None:
+        if self.scheduler is not None and self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
         await self.runner.cleanup()
         await self.context.store.close()
 
 
-def _check_hub_identity(settings: Settings) -> None:
+def _hub_identity(settings: Settings) -> ReceiptSigner:
     """Fail at start-up, not at the first receipt, if the hub's own key pair is unusable."""
     for key, path in (
         ("hub.key", settings.hub_key_path),
         ("hub.certificate", settings.hub_cert_path),
     ):
-        if not path.exists():
+        if path is not None and not path.exists():
             raise ConfigError(
                 str(settings.config_path),
                 key,
                 f"file {path} does not exist (for the demo, run `lienthong demo init`)",
             )
     try:
-        load_private_key(settings.hub_key_path.read_bytes())
-        load_certificate(settings.hub_cert_path.read_bytes())
+        identity = load_hub_identity(
+            settings.hub_key_path, settings.hub_cert_path, settings.hub_key_passphrase
+        )
+        return ReceiptSigner(identity.key, identity.certificate)
     except ValueError as exc:
         raise ConfigError(str(settings.config_path), "hub.key", str(exc)) from exc
+
+
+def _certificates(settings: Settings, key: str, paths: tuple[Path, ...]) -> list[x509.Certificate]:
+    out: list[x509.Certificate] = []
+    for path in paths:
+        try:
+            out.extend(load_certificates(path.read_bytes()))
+        except FileNotFoundError:
+            raise ConfigError(
+                str(settings.config_path),
+                key,
+                f"file {path} does not exist (for the demo, run `lienthong demo init`)",
+            ) from None
+        except (OSError, ValueError) as exc:
+            raise ConfigError(str(settings.config_path), key, f"{path}: {exc}") from exc
+    return out
+
+
+def trust_store(settings: Settings) -> TrustStore:
+    """The trust store the configuration describes ([trust]); CRLs are not loaded yet."""
+    anchors = _certificates(settings, "trust.anchors", settings.trust_anchor_paths)
+    if not anchors:
+        raise ConfigError(
+            str(settings.config_path),
+            "trust.anchors",
+            "at least one trust anchor (a CA certificate, PEM) is required: without one no "
+            "agency certificate can be trusted",
+        )
+    try:
+        return TrustStore(
+            anchors=anchors,
+            intermediates=_certificates(
+                settings, "trust.intermediates", settings.trust_intermediate_paths
+            ),
+            crl_sources=settings.crl_sources,
+            require_revocation=settings.require_revocation,
+            grace=dt.timedelta(seconds=settings.crl_grace_seconds),
+        )
+    except ValueError as exc:
+        raise ConfigError(str(settings.config_path), "trust.anchors", str(exc)) from exc
+
+
+async def load_crls(trust: TrustStore) -> None:
+    """The first CRL refresh, before serving; what it could not load is said in the log."""
+    for status in await trust.refresh():
+        if not status.loaded:
+            log.error(
+                "CRL not loaded; certificates it covers are refused until it is",
+                extra={"crl_source": status.source, "error": status.error},
+            )
+    if trust.require_revocation:
+        for cert in trust.uncovered_issuers():
+            log.warning(
+                "no CRL covers this CA: the certificates it issued are refused "
+                "(certificate.revocation_unknown)",
+                extra={"issuer": cert.subject.rfc4514_string(), "fingerprint": fingerprint(cert)},
+            )
+
+
+def crl_scheduler(trust: TrustStore, every_seconds: int) -> AsyncIOScheduler:
+    """The clock that refreshes the CRLs; the trust store keeps the state."""
+    scheduler = AsyncIOScheduler(event_loop=asyncio.get_running_loop())
+    scheduler.add_job(
+        trust.refresh,
+        "interval",
+        seconds=every_seconds,
+        id="crl-refresh",
+        max_instances=1,
+        coalesce=True,
+        misfire_grace_time=every_seconds,
+    )
+    return scheduler
 
 
 def _upgrade_first(settings: Settings, found: str) -> ConfigError:
@@ -69,7 +153,8 @@ def _require_existing_sqlite(settings: Settings) -> None:
 
 
 async def open_context(settings: Settings) -> HubContext:
-    _check_hub_identity(settings)
+    receipts = _hub_identity(settings)
+    trust = trust_store(settings)
     directory = Directory.from_config(settings.agencies, str(settings.agencies_path))
     _require_existing_sqlite(settings)
     store = Store.open(settings.database_url)
@@ -82,11 +167,14 @@ async def open_context(settings: Settings) -> HubContext:
     except BaseException:
         await store.close()
         raise
+    await load_crls(trust)
     return HubContext(
         hub_id=settings.hub_id,
         store=store,
         directory=directory,
         validation=settings.validation,
+        trust=trust,
+        receipts=receipts,
     )
 
 
@@ -110,6 +198,10 @@ async def start(settings: Settings, *, port: int | None = None) -> RunningHub:
             f"cannot listen on {settings.listen_host}:{settings.listen_port}: {exc.strerror} "
             "(set LIENTHONG_HUB_LISTEN=HOST:PORT to use another address)",
         ) from exc
+    scheduler = None
+    if context.trust.crl_sources:
+        scheduler = crl_scheduler(context.trust, settings.crl_refresh_seconds)
+        scheduler.start()
     server = site._server
     sockets = getattr(server, "sockets", None) or []
     bound_port = sockets[0].getsockname()[1] if sockets else settings.listen_port
@@ -118,4 +210,4 @@ async def start(settings: Settings, *, port: int | None = None) -> RunningHub:
         "hub serving",
         extra={"url": url, "hub": settings.hub_id, "agencies": len(context.directory)},
     )
-    return RunningHub(context, runner, url)
+    return RunningHub(context, runner, url, scheduler)

@@ -13,6 +13,7 @@ person reading the certificate sees which agency it belongs to::
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -31,9 +32,11 @@ __all__ = [
     "KeyType",
     "fingerprint",
     "issue_agency_certificate",
+    "issue_crl",
     "issue_hub_certificate",
     "load_certificate",
     "load_certificates",
+    "load_crl",
     "load_private_key",
     "new_ca",
 ]
@@ -196,6 +199,54 @@ def _issue_end_entity(
     )
     cert = builder.sign(ca_key, hashes.SHA256())
     return Issued(key_pem=_key_pem(key), cert_pem=cert.public_bytes(serialization.Encoding.PEM))
+
+
+def issue_crl(
+    ca: Issued,
+    revoked: Sequence[tuple[int, dt.datetime]] = (),
+    *,
+    valid_days: int = 7,
+    now: dt.datetime | None = None,
+) -> bytes:
+    """A CRL (PEM) signed by *ca* listing *revoked* ``(serial number, revocation date)`` pairs.
+
+    ``thisUpdate`` is *now* (default: the current time), ``nextUpdate`` *valid_days* later: the
+    hub treats a CRL past its ``nextUpdate`` as stale and keeps trying to refresh it.
+    """
+    ca_cert = load_certificate(ca.cert_pem)
+    ca_key = _issuer_key(ca, ca_cert)
+    this_update = (now or _now()).astimezone(dt.UTC)
+    builder = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(ca_cert.subject)
+        .last_update(this_update)
+        .next_update(this_update + dt.timedelta(days=_positive(valid_days)))
+    )
+    for serial, when in revoked:
+        builder = builder.add_revoked_certificate(
+            x509.RevokedCertificateBuilder()
+            .serial_number(serial)
+            .revocation_date(when.astimezone(dt.UTC))
+            .build()
+        )
+    crl = builder.sign(ca_key, hashes.SHA256())
+    return crl.public_bytes(serialization.Encoding.PEM)
+
+
+def load_crl(data: bytes) -> x509.CertificateRevocationList:
+    """A CRL from PEM or DER (CAs publish both). Raises :class:`ValueError` saying why not."""
+    data = _as_bytes(data, "CRL")
+    try:
+        if data.lstrip().startswith(b"-----BEGIN"):
+            if b"-----BEGIN X509 CRL-----" not in data:
+                label = data.lstrip().split(b"\n", 1)[0].decode("ascii", "replace").strip()
+                raise ValueError(f"expected a PEM CRL (-----BEGIN X509 CRL-----), found {label}")
+            return x509.load_pem_x509_crl(data)
+        return x509.load_der_x509_crl(data)
+    except ValueError as exc:
+        if "expected a PEM CRL" in str(exc):
+            raise
+        raise ValueError(f"not a readable CRL: {exc}") from exc
 
 
 def _issuer_key(ca: Issued, ca_cert: x509.Certificate) -> CertificateIssuerPrivateKeyTypes:

@@ -34,9 +34,11 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import functools
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import cryptography.exceptions
 from cryptography import x509
@@ -55,12 +57,13 @@ from signxml.signer import XMLSigner
 from signxml.verifier import SignatureConfiguration, XMLVerifier
 
 from hub import xmlsafe
-from hub.errors import LienthongError, SignatureError
+from hub.errors import CertificateError, LienthongError, SignatureError
 from signing import pki
 
 __all__ = [
     "DS_NS",
     "EDXML_NS",
+    "CertificateTrust",
     "SignaturePolicy",
     "Verified",
     "sign_package",
@@ -103,6 +106,15 @@ DEFAULT_EC_CURVES: frozenset[str] = frozenset({"secp256r1", "secp384r1"})
 
 def _is_sha1(uri: str) -> bool:
     return uri.lower().endswith(("sha1", "sha1-rsa-mgf1"))
+
+
+class CertificateTrust(Protocol):
+    """Whether a registered certificate may sign at a time (:class:`signing.trust.TrustStore`).
+
+    ``check`` raises :class:`~hub.errors.CertificateError` when it may not.
+    """
+
+    def check(self, cert: x509.Certificate, at: dt.datetime | None = None) -> object: ...
 
 
 @dataclass(frozen=True)
@@ -162,6 +174,11 @@ class Verified:
     """DigestMethod algorithm URI of the single Reference."""
     c14n_method: str = field(default="")
     """CanonicalizationMethod algorithm URI of SignedInfo."""
+
+    @property
+    def weak(self) -> bool:
+        """SHA-1 was accepted (only ever for an agency marked legacy): say so in the trace."""
+        return _is_sha1(self.signature_method) or _is_sha1(self.digest_method)
 
 
 # -- signing ---------------------------------------------------------------------------------
@@ -287,30 +304,32 @@ def verify_package(
     policy: SignaturePolicy = SignaturePolicy(),  # frozen, so a safe default
     *,
     at: dt.datetime | None = None,
+    trust: CertificateTrust | None = None,
 ) -> Verified:
     """Verify the package signature against the sender's registered *certificates*.
 
     *tree* comes from :func:`hub.xmlsafe.parse`. Each registered certificate is tried in turn
     (key rotation), pinned, so that ``KeyInfo`` is never trusted by itself. *at* is the time at
     which certificate validity is judged (default: now; an auditor re-verifying an old package
-    passes the submission time).
+    passes the submission time). With *trust* (the hub's :class:`signing.trust.TrustStore`),
+    each candidate certificate must also chain to a trust anchor, be a signing certificate and
+    not be revoked, before any cryptography is spent on it.
 
-    Raises :class:`~hub.errors.SignatureError` with code ``signature.missing``,
-    ``signature.policy``, ``signature.untrusted`` or ``signature.invalid``.
+    The checks run in a fixed order, so a package gets the code of the first thing wrong: the
+    shape and algorithms (``signature.missing``, ``signature.policy``), the binding of
+    ``KeyInfo`` to the sender's registered certificates and their key strength
+    (``signature.untrusted``, ``signature.policy``), the certificate's trust
+    (``certificate.*``), then the signature value and digest (``signature.invalid``).
     """
     root = tree.getroot() if isinstance(tree, etree._ElementTree) else tree
     signature = _find_signature(root)
     algorithms = _check_policy(root, signature, policy)
     candidates = _candidates(signature, certificates, policy)
+    set_aside: list[tuple[x509.Certificate, CertificateError]] = []
+    if trust is not None:
+        candidates, set_aside = _trusted(candidates, trust, at, signature)
 
-    config = SignatureConfiguration(
-        require_x509=True,
-        location=".//",  # exactly one ds:Signature exists, checked above
-        expect_references=1,
-        signature_methods=frozenset(SignatureMethod(m) for m in policy.allowed_signature_methods),
-        digest_algorithms=frozenset(DigestAlgorithm(m) for m in policy.allowed_digest_methods),
-        verification_time=at,
-    )
+    config = _signxml_config(policy, at)
     failures: list[tuple[x509.Certificate, Exception, str]] = []
     for cert in candidates:
         try:
@@ -341,10 +360,11 @@ def verify_package(
             continue
         if isinstance(result, list) or result.signed_xml is None:  # pragma: no cover - 1 ref
             raise _error("signature.invalid", "The signed content could not be read.", signature)
-        log.debug(
-            "package signature verified",
-            extra={"certificate": pki.fingerprint(cert), "signature_method": algorithms[0]},
-        )
+        if log.isEnabledFor(logging.DEBUG):  # the fingerprint costs more than the check itself
+            log.debug(
+                "package signature verified",
+                extra={"certificate": pki.fingerprint(cert), "signature_method": algorithms[0]},
+            )
         return Verified(
             signed_root=result.signed_xml,
             certificate=cert,
@@ -352,7 +372,49 @@ def verify_package(
             digest_method=algorithms[1],
             c14n_method=algorithms[2],
         )
-    raise _rotation_failure(failures, signature)
+    raise _rotation_failure(failures, signature, set_aside)
+
+
+@functools.lru_cache(maxsize=64)
+def _signxml_config(policy: SignaturePolicy, at: dt.datetime | None) -> SignatureConfiguration:
+    """signxml's configuration for *policy* (built once: it is the same for every package)."""
+    return SignatureConfiguration(
+        require_x509=True,
+        location=".//",  # exactly one ds:Signature exists, checked before
+        expect_references=1,
+        signature_methods=frozenset(SignatureMethod(m) for m in policy.allowed_signature_methods),
+        digest_algorithms=frozenset(DigestAlgorithm(m) for m in policy.allowed_digest_methods),
+        verification_time=at,
+    )
+
+
+def _trusted(
+    candidates: list[x509.Certificate],
+    trust: CertificateTrust,
+    at: dt.datetime | None,
+    signature: etree._Element,
+) -> tuple[list[x509.Certificate], list[tuple[x509.Certificate, CertificateError]]]:
+    """The candidates the trust store accepts, and the others with the reason.
+
+    When none is accepted the first reason is raised: with KeyInfo there is exactly one
+    candidate, so the sender learns precisely what is wrong with the certificate it used.
+    """
+    trusted: list[x509.Certificate] = []
+    refused: list[tuple[x509.Certificate, CertificateError]] = []
+    for cert in candidates:
+        try:
+            trust.check(cert, at)
+        except CertificateError as exc:
+            refused.append((cert, exc))
+        else:
+            trusted.append(cert)
+    if not trusted:
+        error = refused[0][1]
+        key_info = signature.find(f"{_DS}KeyInfo/{_DS}X509Data/{_DS}X509Certificate")
+        where = key_info if key_info is not None else signature
+        error.problems = (xmlsafe.problem_at(where, error.detail),)
+        raise error
+    return trusted, refused
 
 
 def _find_signature(root: etree._Element) -> etree._Element:
@@ -419,6 +481,9 @@ def _check_policy(
             "edXML:edXMLHeader (/edXML/edXMLEnvelope/edXMLHeader/Signature).",
             signature,
         )
+
+    for node in root.iter(etree.Comment, etree.ProcessingInstruction):
+        _refuse_split_text(node)
 
     for obj in root.iter(f"{_DS}Object"):
         raise _error(
@@ -511,6 +576,29 @@ def _check_policy(
     return sm, dm, c14n
 
 
+def _refuse_split_text(node: etree._Element) -> None:
+    """A comment or processing instruction *inside* an element's text splits it in two: the
+    canonical form drops it, so the signature still verifies, but a recipient whose software
+    reads the first text node (``.text``) reads another value (``000.00.00.H<!---->26`` reads
+    ``000.00.00.H``). The hub forwards the bytes as received, so such a package is refused.
+    Comments between elements (as the SDK writes them) change no value and are accepted."""
+    parent = node.getparent()
+    if parent is None:
+        return
+    before = node.getprevious()
+    text_before = (before.tail if before is not None else parent.text) or ""
+    if not text_before.strip() and not (node.tail or "").strip():
+        return
+    kind = "comment" if isinstance(node, etree._Comment) else "processing instruction"
+    raise _error(
+        "signature.policy",
+        f"A {kind} inside the text of {_where(parent)} splits its value: the signature does not "
+        "cover it, and software that reads the first text node would read "
+        f"{text_before.strip()!r}. Remove the {kind}.",
+        parent,
+    )
+
+
 def _candidates(
     signature: etree._Element,
     certificates: Sequence[x509.Certificate],
@@ -579,9 +667,14 @@ def _key_problem(cert: x509.Certificate, policy: SignaturePolicy) -> str | None:
 
 
 def _rotation_failure(
-    failures: list[tuple[x509.Certificate, Exception, str]], signature: etree._Element
+    failures: list[tuple[x509.Certificate, Exception, str]],
+    signature: etree._Element,
+    set_aside: Sequence[tuple[x509.Certificate, CertificateError]] = (),
 ) -> SignatureError:
-    tried = "; ".join(f"{_describe(c)}: {_reason(e, kind)}" for c, e, kind in failures)
+    tried = "; ".join(
+        [f"{_describe(c)}: {_reason(e, kind)}" for c, e, kind in failures]
+        + [f"{_describe(c)}: not tried, {e.code}" for c, e in set_aside]
+    )
     last = failures[-1][1] if failures else None
     if failures and all(kind == "untrusted" for _, _, kind in failures):
         err = _error(

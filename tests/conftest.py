@@ -85,7 +85,13 @@ async def hub(world: World, hub_db_url: str) -> AsyncIterator[Hub]:
     directory = world.directory()
     async with store.write() as session:
         await sync_directory(session, directory)
-    ctx = HubContext(hub_id="test-hub", store=store, directory=directory)
+    ctx = HubContext(
+        hub_id="test-hub",
+        store=store,
+        directory=directory,
+        trust=world.trust_store(),
+        receipts=world.receipt_signer(),
+    )
     server = TestServer(create_app(ctx, max_body_bytes=TEST_MAX_BODY))
     async with TestClient(server) as http:
         yield Hub(ctx, http, world)

@@ -6,6 +6,7 @@ for every test.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import secrets
 from dataclasses import dataclass, field, replace
@@ -13,6 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp.test_utils import TestClient
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import NameOID
+from lxml import etree
+from signxml.algorithms import CanonicalizationMethod, SignatureMethod
+from signxml.signer import XMLSigner
 from sqlalchemy import func, select
 
 from adapters.demo import tiny_pdf
@@ -33,8 +41,17 @@ from hub.edxml.model import (
     StatusPackage,
 )
 from hub.edxml.writer import write_document, write_status
-from signing.pki import Issued, issue_agency_certificate, new_ca
-from signing.xmldsig import sign_package
+from hub.xmlsafe import parse
+from signing.pki import (
+    Issued,
+    issue_agency_certificate,
+    issue_crl,
+    issue_hub_certificate,
+    new_ca,
+)
+from signing.receipts import ReceiptSigner
+from signing.trust import TrustStore
+from signing.xmldsig import DS_NS, EDXML_NS, sign_package
 from tracking.models import Blob, Delivery, Document, StatusRecord, TraceEvent
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "interop" / "vxp-sdk-samples"
@@ -51,6 +68,9 @@ SAMPLE_STATUS_CODES = {
     "status_change-acceptance_15.edxml": "15",
     "status_change-rejection_16.edxml": "16",
 }
+
+_NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
+_DAY = dt.timedelta(days=1)
 
 CITY = "000.00.00.H26"
 DEPT = "000.00.01.H26"
@@ -81,10 +101,24 @@ class Account:
 
 @dataclass
 class World:
-    """The test directory: accounts with keys and credentials, and the Directory built on them."""
+    """The test directory: accounts with keys and credentials, and the Directory built on them;
+    the CA they chain to (with an empty CRL) and the hub's own key for receipts."""
 
     ca: Issued
     accounts: dict[str, Account] = field(default_factory=dict)
+    hub: Issued | None = None
+
+    def trust_store(self, **kw: Any) -> TrustStore:
+        """A trust store anchored at the world's CA, its (empty) CRL loaded."""
+        store = TrustStore(anchors=[self.ca.certificate], crl_sources=["test-ca.crl"], **kw)
+        store.apply_crl("test-ca.crl", issue_crl(self.ca))
+        return store
+
+    def receipt_signer(self) -> ReceiptSigner:
+        assert self.hub is not None
+        key = self.hub.private_key
+        assert isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey)
+        return ReceiptSigner(key, self.hub.certificate)
 
     def directory(self) -> Directory:
         agencies = []
@@ -104,12 +138,99 @@ class World:
 
 def make_world() -> World:
     world = World(ca=new_ca("Test CA"))
+    world.hub = issue_hub_certificate(world.ca, hub_id="test-hub", key_type="ec")
     for code in AGENCIES:
         issued = issue_agency_certificate(world.ca, code=code, name=f"Agency {code}")
         world.accounts[code] = Account(code, secrets.token_urlsafe(32), issued)
     for code in (AUDITOR, ADMIN):
         world.accounts[code] = Account(code, secrets.token_urlsafe(32))
     return world
+
+
+def make_cert(
+    issuer: Issued | None,
+    *,
+    subject: str = "UBND thử nghiệm",
+    code: str = "000.00.00.H26",
+    not_before: dt.datetime = _NOW - _DAY,
+    not_after: dt.datetime = _NOW + 30 * _DAY,
+    usage: dict[str, bool] | None = None,
+    ca: bool = False,
+    eku: list[x509.ObjectIdentifier] | None = None,
+) -> Issued:
+    """A certificate with the given flaws, signed by *issuer* (self-signed if None)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COMMON_NAME, subject),
+            x509.NameAttribute(NameOID.USER_ID, code),
+        ]
+    )
+    issuer_name = issuer.certificate.subject if issuer else name
+    flags = dict.fromkeys(
+        (
+            "digital_signature",
+            "content_commitment",
+            "key_encipherment",
+            "data_encipherment",
+            "key_agreement",
+            "key_cert_sign",
+            "crl_sign",
+            "encipher_only",
+            "decipher_only",
+        ),
+        False,
+    )
+    flags.update(usage if usage is not None else {"digital_signature": True})
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(issuer_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        .add_extension(x509.KeyUsage(**flags), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
+    )
+    if issuer is not None:
+        builder = builder.add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(
+                issuer.private_key.public_key()  # type: ignore[arg-type]
+            ),
+            False,
+        )
+    if eku is not None:
+        builder = builder.add_extension(x509.ExtendedKeyUsage(eku), critical=False)
+    signer_key = issuer.private_key if issuer else key
+    cert = builder.sign(signer_key, hashes.SHA256())  # type: ignore[arg-type]
+    return Issued(
+        key_pem=key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ),
+        cert_pem=cert.public_bytes(serialization.Encoding.PEM),
+    )
+
+
+def sign_unchecked(package: bytes, issued: Issued) -> bytes:
+    """*package* signed as sign_package signs it, but without its self-check (which would refuse
+    an expired or not-yet-valid certificate): what a sender with such a certificate sends."""
+    e = f"{{{EDXML_NS}}}"
+    root = parse(package).getroot()
+    header = root.find(f"{e}edXMLEnvelope/{e}edXMLHeader")
+    assert header is not None
+    placeholder = etree.SubElement(header, f"{{{DS_NS}}}Signature", nsmap={"ds": DS_NS})
+    placeholder.set("Id", "placeholder")
+    signed = XMLSigner(
+        signature_algorithm=SignatureMethod.ECDSA_SHA256
+        if isinstance(issued.private_key, ec.EllipticCurvePrivateKey)
+        else SignatureMethod.RSA_SHA256,
+        c14n_algorithm=CanonicalizationMethod.EXCLUSIVE_XML_CANONICALIZATION_1_0,
+    ).sign(root, key=issued.private_key, cert=[issued.certificate])  # type: ignore[arg-type]
+    return etree.tostring(signed, xml_declaration=True, encoding="UTF-8")
 
 
 def document(

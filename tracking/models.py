@@ -146,6 +146,22 @@ class StatusRecord(Base):
     received_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
+class Receipt(Base):
+    """A receipt the hub signed (``signing.receipts``): kept as issued, byte for byte."""
+
+    __tablename__ = "receipts"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # "submission" | "delivery"
+    document_id: Mapped[str] = mapped_column(ForeignKey("documents.id"), index=True)
+    # For a delivery receipt: the recipient's delivery that was acknowledged (no foreign key:
+    # deliveries point back at receipts).
+    delivery_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    issued_to: Mapped[str] = mapped_column(ForeignKey("agencies.code"))
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    jws: Mapped[str] = mapped_column(Text)
+
+
 class Delivery(Base):
     """One package for one recipient: a document to a To, or a status back to the other side."""
 
@@ -155,9 +171,10 @@ class Delivery(Base):
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    kind: Mapped[str] = mapped_column(String(16))  # "document" | "status"
+    kind: Mapped[str] = mapped_column(String(16))  # "document" | "status" | "receipt"
     document_id: Mapped[str] = mapped_column(ForeignKey("documents.id"), index=True)
     status_id: Mapped[str | None] = mapped_column(ForeignKey("status_packages.id"))
+    receipt_id: Mapped[str | None] = mapped_column(ForeignKey("receipts.id"))
     recipient_code: Mapped[str] = mapped_column(ForeignKey("agencies.code"))
     priority: Mapped[int] = mapped_column(Integer)
     state: Mapped[str] = mapped_column(String(16))  # transport state (hub.states.Transport)

@@ -8,6 +8,7 @@ touched.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -151,9 +152,9 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Project:
     return prepare(make_project(tmp_path_factory.mktemp("project")))
 
 
-@pytest.fixture(scope="module")
-def hub(project: Project) -> Iterator[Project]:
-    """``lienthong serve`` running for the project; stopped with SIGTERM, must exit with 0."""
+@contextlib.contextmanager
+def serving(project: Project) -> Iterator[Project]:
+    """``lienthong serve`` running for *project*; stopped with SIGTERM, must exit with 0."""
     out = (project.root / "serve.stdout").open("w+", encoding="utf-8")
     err = (project.root / "serve.stderr").open("w+", encoding="utf-8")
 
@@ -200,3 +201,10 @@ def hub(project: Project) -> Iterator[Project]:
         err.close()
     assert code == 0, f"lienthong serve exited with {code} on SIGTERM{logs}"
     assert "Traceback" not in logs, logs
+
+
+@pytest.fixture(scope="module")
+def hub(project: Project) -> Iterator[Project]:
+    """``lienthong serve`` running for the project, for the tests of a module."""
+    with serving(project) as running:
+        yield running

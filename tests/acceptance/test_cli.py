@@ -45,6 +45,14 @@ SUBCOMMANDS = (
     ("db", "upgrade"),
     ("agencies",),
     ("agencies", "list"),
+    ("agencies", "add-cert"),
+    ("keys",),
+    ("keys", "init-ca"),
+    ("keys", "issue"),
+    ("keys", "rotate"),
+    ("keys", "revoke"),
+    ("receipt",),
+    ("receipt", "verify"),
     ("send",),
     ("inbox",),
     ("fetch",),
@@ -195,12 +203,17 @@ def test_the_demo_exchange_through_the_cli(hub: Project, tmp_path: Path) -> None
     ]
     assert [r["description"] for r in rejections] == [REASON]
 
-    # Every status package came back to the sender's inbox.
+    # Every status package came back to the sender's inbox, beside one signed delivery
+    # receipt per recipient that acknowledged the document.
     city_inbox = as_json(hub.run("inbox", "--as", CITY, "--json"))
-    assert sorted((i["reporter"], i["status_code"]) for i in city_inbox) == sorted(
+    city_statuses = [i for i in city_inbox if i["kind"] == "status"]
+    assert sorted((i["reporter"], i["status_code"]) for i in city_statuses) == sorted(
         (district, code) for district in (BA_DINH, HOAN_KIEM) for code in ("01", "03", "05", "06")
     )
-    assert all(i["kind"] == "status" and i["document_id"] == doc1 for i in city_inbox)
+    city_receipts = [i for i in city_inbox if i["kind"] == "receipt"]
+    assert len(city_receipts) == 2, city_inbox
+    assert {i["kind"] for i in city_inbox} == {"status", "receipt"}
+    assert all(i["document_id"] == doc1 for i in city_inbox)
     ba_dinh_inbox = as_json(hub.run("inbox", "--as", BA_DINH, "--json"))
     statuses = [i for i in ba_dinh_inbox if i["kind"] == "status"]
     assert sorted((i["reporter"], i["status_code"]) for i in statuses) == sorted(

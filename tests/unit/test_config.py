@@ -201,3 +201,58 @@ def test_agencies_list_reads_the_configured_directory_file(
     assert cli.main(["--config", str(config), "agencies", "list", "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)
     assert [a["code"] for a in listed] == ["000.00.00.H26", "thanhtra.hanoi"]
+
+
+def test_trust_settings(tmp_path: Path, cert_pem: bytes) -> None:
+    config = write_config(
+        tmp_path,
+        cert_pem,
+        hub_extra="""
+[trust]
+anchors = ["../ca/root.pem"]
+crls = ["../ca/root.crl", "https://ca.example.vn/root.crl"]
+crl_refresh_seconds = 600
+crl_grace_seconds = 7200
+""",
+        agency_extra="legacy_sha1 = true",
+    )
+    settings = load_settings(config, env={"LIENTHONG_HUB_KEY_PASSPHRASE": "mat-khau"})
+    assert settings.crl_sources == (
+        str(tmp_path / "config" / "../ca/root.crl"),
+        "https://ca.example.vn/root.crl",
+    )
+    assert (settings.crl_refresh_seconds, settings.crl_grace_seconds) == (600, 7200)
+    assert settings.require_revocation is True
+    assert settings.hub_key_passphrase == b"mat-khau"
+    assert "mat-khau" not in repr(settings)  # the passphrase is never shown
+    assert settings.agencies[0].legacy_sha1 is True
+    relaxed = load_settings(config, env={"LIENTHONG_TRUST_REQUIRE_REVOCATION": "false"})
+    assert relaxed.require_revocation is False and relaxed.hub_key_passphrase is None
+
+
+def test_trust_settings_refused(tmp_path: Path, cert_pem: bytes) -> None:
+    config = write_config(
+        tmp_path,
+        cert_pem,
+        hub_extra="[trust]\ncrl_refresh_seconds = 600\ncrl_grace_seconds = 600\n",
+    )
+    with pytest.raises(ConfigError) as excinfo:
+        load_settings(config, env={})
+    assert excinfo.value.key == "trust.crl_grace_seconds"
+    with pytest.raises(ConfigError) as excinfo:
+        load_settings(write_config(tmp_path, cert_pem, agency_extra='legacy_sha1 = "yes"'), env={})
+    assert excinfo.value.key == "agency 000.00.00.H26.legacy_sha1"
+
+
+def test_a_pkcs12_hub_key_needs_no_certificate_file(tmp_path: Path, cert_pem: bytes) -> None:
+    config = write_config(tmp_path, cert_pem)
+    text = config.read_text().replace(
+        'key = "../keys/hub.key"\ncertificate = "../keys/hub.crt"\n', 'key = "../keys/hub.p12"\n'
+    )
+    config.write_text(text)
+    settings = load_settings(config, env={})
+    assert settings.hub_cert_path is None
+    config.write_text(text.replace("hub.p12", "hub.pem"))
+    with pytest.raises(ConfigError) as excinfo:
+        load_settings(config, env={})
+    assert excinfo.value.key == "hub.certificate"

@@ -337,9 +337,13 @@ def test_receipts_match_the_schemas(spec: dict[str, Any]) -> None:
     )
     delivery = SimpleNamespace(id="x", recipient_code="000.00.31.H26", state="queued")
     ctx = cast(Any, SimpleNamespace(hub_id="h"))
-    receipt = intake._receipt(ctx, cast(Any, doc), [cast(Any, delivery)], duplicate=False)
+    signed = SimpleNamespace(id="r", kind="submission", jws="a.b.c")
+    receipt = intake._receipt(
+        ctx, cast(Any, doc), [cast(Any, delivery)], duplicate=False, signed=cast(Any, signed)
+    )
     _check_shape(spec, "Receipt", receipt)
     _check_shape(spec, "DeliveryRef", receipt["deliveries"][0])
+    _check_shape(spec, "SignedReceipt", receipt["signed_receipt"])
 
     record = SimpleNamespace(
         id="s",
@@ -371,3 +375,8 @@ def test_inbox_items_match_the_schema(spec: dict[str, Any]) -> None:
     _check_shape(spec, "InboxItem", document_item)
     _check_shape(spec, "InboxItem", status_item)
     assert set(status_item) - set(document_item) == {"status_id", "status_code", "reporter"}
+    receipt = SimpleNamespace(id="r")
+    receipt_item = deliveries._item(cast(Any, delivery), cast(Any, doc), None, cast(Any, receipt))
+    _check_shape(spec, "InboxItem", receipt_item)
+    assert set(receipt_item) - set(document_item) == {"receipt_id"}
+    assert receipt_item["href"] == "/v1/receipts/r"

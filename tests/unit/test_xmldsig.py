@@ -13,7 +13,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 from lxml import etree
-from signxml.algorithms import CanonicalizationMethod, DigestAlgorithm, SignatureMethod
+from signxml.algorithms import (
+    CanonicalizationMethod,
+    DigestAlgorithm,
+    SignatureConstructionMethod,
+    SignatureMethod,
+)
 from signxml.signer import XMLSigner
 from signxml.verifier import SignatureConfiguration, XMLVerifier
 
@@ -502,22 +507,15 @@ def test_policy_refuses_sha1_outside_the_legacy_switch() -> None:
 # -- comments --------------------------------------------------------------------------------
 
 
-def test_comment_injected_into_organid_still_verifies_and_reads_whole(
+def test_comment_between_elements_verifies_and_is_gone_from_the_signed_content(
     signed: bytes, sender: pki.Issued
 ) -> None:
-    injected = signed.replace(
-        FROM_ORGANID, b"<edXML:OrganId>000.00.00.H<!-- x -->26</edXML:OrganId>", 1
-    )
-    assert injected != signed
-    tree = parse(injected)
-    raw = tree.getroot().find(f".//{E}From/{E}OrganId")
-    assert raw is not None
-    assert raw.text == "000.00.00.H"
+    """The SDK writes comments between elements: they change no value, and are accepted."""
+    commented = signed.replace(FROM_ORGANID, FROM_ORGANID + b"<!-- nguoi gui -->", 1)
+    assert commented != signed
     # Exclusive C14N without comments drops the comment: the digest is unchanged.
-    verified = verify_package(tree, [sender.certificate])
+    verified = verify_package(parse(commented), [sender.certificate])
     organ_id = verified.signed_root.find(f".//{E}From/{E}OrganId")
-    assert text_of(organ_id) == "000.00.00.H26"
-    # signed_root is re-parsed from the canonical form: no comments, text not split
     assert organ_id is not None
     assert organ_id.text == "000.00.00.H26"
     assert not list(verified.signed_root.iter(etree.Comment))
@@ -543,3 +541,143 @@ def test_entities_in_a_leniently_parsed_tree_are_never_expanded(
         verify_package(tree, [sender.certificate])
     assert _code(excinfo) == "signature.invalid"
     assert "code" in excinfo.value.detail  # the undefined entity is reported, not expanded
+
+
+# -- signature wrapping: one test per attack of issue 4 ---------------------------------------
+# Covered above already: a signature over a sub-element only
+# (test_reference_by_id_is_refused_though_signxml_accepts_it), a KeyInfo certificate that is not
+# the registered one (test_another_agencys_signature_is_untrusted,
+# test_keyinfo_swapped_for_the_registered_certificate_is_invalid).
+
+FORGED_SUBJECT = "V/v tạm dừng liên thông văn bản điện tử"
+
+
+def _forged_package() -> etree._Element:
+    """PACKAGE with the subject an attacker wants recipients to read."""
+    text = PACKAGE.replace(
+        "V/v triển khai liên thông văn bản điện tử".encode(), FORGED_SUBJECT.encode()
+    )
+    assert text != PACKAGE
+    return parse(text).getroot()
+
+
+def test_wrapping_original_content_moved_under_an_object(sender: pki.Issued) -> None:
+    # The original header is signed inside a ds:Object (an enveloping signature, Reference to
+    # the Object's Id), and that Signature is put into a package showing forged content.
+    original = parse(PACKAGE).getroot().find(f"{E}edXMLEnvelope/{E}edXMLHeader")
+    assert original is not None
+    signature = XMLSigner(
+        method=SignatureConstructionMethod.enveloping,
+        c14n_algorithm=CanonicalizationMethod.EXCLUSIVE_XML_CANONICALIZATION_1_0,
+    ).sign(
+        original,
+        key=pki.load_private_key(sender.key_pem),  # type: ignore[arg-type]
+        cert=[sender.certificate],
+    )
+    forged = _forged_package()
+    header = forged.find(f"{E}edXMLEnvelope/{E}edXMLHeader")
+    assert header is not None
+    header.append(signature)
+    package = etree.tostring(forged, xml_declaration=True, encoding="UTF-8")
+    # signxml, pinned, accepts it: what it verified is the Object, not what recipients read.
+    result = XMLVerifier().verify(
+        parse(package).getroot(),
+        x509_cert=sender.certificate,
+        expect_config=SignatureConfiguration(location=".//"),
+    )
+    assert FORGED_SUBJECT not in etree.tostring(result.signed_xml, encoding="unicode")  # type: ignore[union-attr]
+    with pytest.raises(SignatureError) as excinfo:
+        verify_package(parse(package), [sender.certificate])
+    assert _code(excinfo) == "signature.policy"
+    assert "ds:Object" in excinfo.value.detail
+
+
+def test_wrapping_original_header_behind_a_second_header(signed: bytes, sender: pki.Issued) -> None:
+    # A forged header is put first in the envelope; the signed one, with its signature, stays
+    # behind it, where a reader taking the first header would not look.
+    tree = parse(signed)
+    envelope = tree.getroot().find(f"{E}edXMLEnvelope")
+    assert envelope is not None
+    forged_header = _forged_package().find(f"{E}edXMLEnvelope/{E}edXMLHeader")
+    assert forged_header is not None
+    envelope.insert(0, forged_header)
+    assert len(envelope.findall(f"{E}edXMLHeader")) == 2
+    with pytest.raises(SignatureError) as excinfo:
+        verify_package(parse(etree.tostring(tree)), [sender.certificate])
+    assert _code(excinfo) == "signature.invalid"
+    assert "changed after signing" in excinfo.value.detail
+
+
+def test_wrapping_duplicated_message_header(signed: bytes, sender: pki.Issued) -> None:
+    tree = parse(signed)
+    header = tree.getroot().find(f"{E}edXMLEnvelope/{E}edXMLHeader")
+    assert header is not None
+    forged_message = _forged_package().find(f".//{E}MessageHeader")
+    assert forged_message is not None
+    forged_message.find(f"{E}From/{E}OrganId").text = "000.00.00.G22"  # type: ignore[union-attr]
+    header.insert(0, forged_message)
+    assert len(header.findall(f"{E}MessageHeader")) == 2
+    with pytest.raises(SignatureError) as excinfo:
+        verify_package(parse(etree.tostring(tree)), [sender.certificate])
+    assert _code(excinfo) == "signature.invalid"
+
+
+def test_comment_injected_in_organid_is_refused(signed: bytes, sender: pki.Issued) -> None:
+    injected = signed.replace(
+        FROM_ORGANID, b"<edXML:OrganId>000.00.00.H<!-- x -->26</edXML:OrganId>", 1
+    )
+    assert injected != signed
+    tree = parse(injected)
+    raw = tree.getroot().find(f".//{E}From/{E}OrganId")
+    assert raw is not None
+    assert raw.text == "000.00.00.H"  # what a naive recipient reads
+    # The canonical form has no comments, so the signature itself still holds …
+    XMLVerifier().verify(tree.getroot(), x509_cert=sender.certificate)
+    # … but the hub forwards these bytes, and recipients would read another agency code.
+    with pytest.raises(SignatureError) as excinfo:
+        verify_package(tree, [sender.certificate])
+    assert _code(excinfo) == "signature.policy"
+    detail = excinfo.value.detail
+    assert (
+        "comment inside the text of /edXML/edXMLEnvelope/edXMLHeader/MessageHeader/From/OrganId"
+        in detail
+    )
+    assert "'000.00.00.H'" in detail
+    assert (
+        excinfo.value.problems[0].path
+        == "/edXML/edXMLEnvelope/edXMLHeader/MessageHeader/From/OrganId"
+    )
+
+
+def test_processing_instruction_splitting_a_value_is_refused(
+    signed: bytes, sender: pki.Issued
+) -> None:
+    injected = signed.replace("triển khai".encode(), "triển<?x y?> khai".encode(), 1)
+    with pytest.raises(SignatureError) as excinfo:
+        verify_package(parse(injected), [sender.certificate])
+    assert _code(excinfo) == "signature.policy"
+    assert "processing instruction inside the text of" in excinfo.value.detail
+
+
+def test_extra_references_are_refused(sender: pki.Issued) -> None:
+    def add_id(root: etree._Element) -> None:
+        for tag, ident in (("MessageHeader", "hdr"), ("edXMLBody", "body")):
+            element = root.find(f".//{E}{tag}")
+            assert element is not None
+            element.set("Id", ident)
+
+    # The header and the body each covered by its own Reference: the attachments and anything
+    # else outside them is signed by nobody.
+    out = _custom_sign(sender, reference_uri=["#hdr", "#body"], prepare=add_id)  # type: ignore[arg-type]
+    references = parse(out).getroot().findall(f".//{DS}SignedInfo/{DS}Reference")
+    assert [r.get("URI") for r in references] == ["#hdr", "#body"]
+    results = XMLVerifier().verify(
+        parse(out).getroot(),
+        x509_cert=sender.certificate,
+        expect_config=SignatureConfiguration(expect_references=2),
+    )
+    assert len(results) == 2  # type: ignore[arg-type]  # signxml accepts it when asked to
+    with pytest.raises(SignatureError) as excinfo:
+        verify_package(parse(out), [sender.certificate])
+    assert _code(excinfo) == "signature.policy"
+    assert "2 ds:Reference elements" in excinfo.value.detail
