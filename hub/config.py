@@ -45,6 +45,24 @@ def is_pkcs12(path: Path) -> bool:
 
 
 @dataclass(frozen=True)
+class DeliverySettings:
+    """``[delivery]``: how the hub hands packages out, and the default retry limits for push.
+
+    Per agency, ``max_attempts`` and ``max_age_seconds`` in ``agencies.toml`` override the two
+    retry limits (a commune's office PC that sleeps at night needs a longer max age than a
+    ministry's data centre).
+    """
+
+    lease_seconds: int = 300  # a pulled, unacknowledged delivery comes back after this
+    expire_after_seconds: int = 7 * 86400  # unacknowledged for this long: expired (0: never)
+    push_timeout_seconds: int = 30  # one push attempt, connect to last byte of the answer
+    max_attempts: int = 12
+    max_age_seconds: int = 86400
+    retry_base_ms: int = 2000  # first back-off ceiling; doubles per attempt
+    retry_max_delay_seconds: int = 3600  # back-off ceiling
+
+
+@dataclass(frozen=True)
 class AgencyConfig:
     code: str
     name: str
@@ -55,6 +73,8 @@ class AgencyConfig:
     credential_sha256: str = ""  # hex SHA-256 of the credential the hub issued
     certificates: tuple[bytes, ...] = ()  # PEM, one or more (rotation with overlap)
     legacy_sha1: bool = False  # accept (weak) SHA-1 signatures from this agency, marked in traces
+    max_attempts: int | None = None  # push retry limits; None: the [delivery] default
+    max_age_seconds: int | None = None
 
 
 @dataclass(frozen=True)
@@ -71,6 +91,7 @@ class Settings:
     agencies: tuple[AgencyConfig, ...]
     config_path: Path
     validation: ValidationPolicy = field(default_factory=ValidationPolicy)
+    delivery: DeliverySettings = field(default_factory=DeliverySettings)
     trust_intermediate_paths: tuple[Path, ...] = ()
     crl_sources: tuple[str, ...] = ()  # file paths (resolved) or http(s) URLs
     require_revocation: bool = True
@@ -262,6 +283,7 @@ def load_settings(
         agencies=load_agencies(agencies_path, env),
         config_path=config_path,
         validation=_validation_policy(config_path, data, env),
+        delivery=_delivery_settings(section("delivery")),
         trust_intermediate_paths=tuple(
             _resolve(config_path, p)
             for p in trust.strings("intermediates", "LIENTHONG_TRUST_INTERMEDIATES")
@@ -279,6 +301,30 @@ def load_settings(
             env[PASSPHRASE_ENV].encode("utf-8") if env.get(PASSPHRASE_ENV) else None
         ),
     )
+    return settings
+
+
+def _delivery_settings(r: _Reader) -> DeliverySettings:
+    d = DeliverySettings()
+
+    def integer(key: str, minimum: int) -> int:
+        value: int = getattr(d, key)
+        return r.integer(key, f"LIENTHONG_DELIVERY_{key.upper()}", value, minimum=minimum)
+
+    settings = DeliverySettings(
+        lease_seconds=integer("lease_seconds", 1),
+        expire_after_seconds=integer("expire_after_seconds", 0),
+        push_timeout_seconds=integer("push_timeout_seconds", 1),
+        max_attempts=integer("max_attempts", 1),
+        max_age_seconds=integer("max_age_seconds", 1),
+        retry_base_ms=integer("retry_base_ms", 1),
+        retry_max_delay_seconds=integer("retry_max_delay_seconds", 1),
+    )
+    if settings.retry_max_delay_seconds * 1000 < settings.retry_base_ms:
+        raise r._fail(
+            "retry_max_delay_seconds",
+            f"must be at least retry_base_ms ({settings.retry_base_ms} ms)",
+        )
     return settings
 
 
@@ -393,7 +439,14 @@ def _agency(
     legacy_sha1 = r.boolean("legacy_sha1", var("legacy_sha1"), False)
     if legacy_sha1 and role != "agency":
         raise r._fail("legacy_sha1", "only an agency signs packages")
+
+    def optional(key: str) -> int | None:
+        present = key in entry or var(key) in env
+        return r.integer(key, var(key), 0, minimum=1) if present else None
+
     return AgencyConfig(
+        max_attempts=optional("max_attempts"),
+        max_age_seconds=optional("max_age_seconds"),
         code=code,
         legacy_sha1=legacy_sha1,
         name=r.string("name", var("name")),

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from dataclasses import dataclass, field
 
+from hub.config import DeliverySettings
 from hub.directory import Agency, Directory
 from hub.edxml.schema import ValidationPolicy
 from hub.errors import LienthongError
 from hub.notify import InboxNotifier
+from hub.retry import RetryPolicy
 from signing.receipts import ReceiptSigner
 from signing.trust import TrustStore
 from signing.xmldsig import SignaturePolicy
@@ -27,6 +30,7 @@ class HubContext:
     policy: SignaturePolicy = field(default_factory=SignaturePolicy)
     validation: ValidationPolicy = field(default_factory=ValidationPolicy)
     notifier: InboxNotifier = field(default_factory=InboxNotifier)
+    delivery: DeliverySettings = field(default_factory=DeliverySettings)
     # The safe defaults: a trust store without anchors refuses every certificate, and without a
     # receipt signer the hub accepts nothing (it could not prove what it received).
     trust: TrustStore = field(default_factory=_trusts_nothing)
@@ -37,6 +41,16 @@ class HubContext:
         if agency.legacy_sha1 and not self.policy.allow_sha1:
             return dataclasses.replace(self.policy, allow_sha1=True)
         return self.policy
+
+    def retry_policy_for(self, agency: Agency) -> RetryPolicy:
+        """Push retry limits for *agency*: its own where it has them, else ``[delivery]``'s."""
+        d = self.delivery
+        return RetryPolicy(
+            max_attempts=agency.max_attempts or d.max_attempts,
+            max_age=dt.timedelta(seconds=agency.max_age_seconds or d.max_age_seconds),
+            base_delay=dt.timedelta(milliseconds=d.retry_base_ms),
+            max_delay=dt.timedelta(seconds=d.retry_max_delay_seconds),
+        )
 
     @property
     def receipt_signer(self) -> ReceiptSigner:

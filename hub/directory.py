@@ -33,6 +33,9 @@ class Agency:
     credential_sha256: str = ""
     legacy_sha1: bool = False
     """SHA-1 signatures are accepted from this agency (and marked weak in the trace)."""
+    max_attempts: int | None = None
+    max_age_seconds: int | None = None
+    """Push retry limits for this agency; None: the hub's ``[delivery]`` defaults."""
 
     @property
     def can_exchange(self) -> bool:
@@ -70,6 +73,8 @@ class Directory:
                     certificates=tuple(certs),
                     credential_sha256=c.credential_sha256,
                     legacy_sha1=c.legacy_sha1,
+                    max_attempts=c.max_attempts,
+                    max_age_seconds=c.max_age_seconds,
                 )
             )
         return cls(agencies)

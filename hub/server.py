@@ -173,6 +173,7 @@ async def open_context(settings: Settings) -> HubContext:
         store=store,
         directory=directory,
         validation=settings.validation,
+        delivery=settings.delivery,
         trust=trust,
         receipts=receipts,
     )

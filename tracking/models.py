@@ -168,10 +168,12 @@ class Delivery(Base):
     __tablename__ = "deliveries"
     __table_args__ = (
         Index("ix_deliveries_inbox", "recipient_code", "state", "priority", "created_at"),
+        # The dispatcher's look-up: push and forward deliveries that are due.
+        Index("ix_deliveries_due", "state", "next_attempt_at"),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    kind: Mapped[str] = mapped_column(String(16))  # "document" | "status" | "receipt"
+    kind: Mapped[str] = mapped_column(String(16))  # "document" | "status" | "receipt" | "notice"
     document_id: Mapped[str] = mapped_column(ForeignKey("documents.id"), index=True)
     status_id: Mapped[str | None] = mapped_column(ForeignKey("status_packages.id"))
     receipt_id: Mapped[str | None] = mapped_column(ForeignKey("receipts.id"))
@@ -182,6 +184,12 @@ class Delivery(Base):
     business_state: Mapped[str | None] = mapped_column(String(2))
     recall_pending: Mapped[bool] = mapped_column(default=False)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Push and forward: when the next attempt is due (None: not the hub's to send, or settled).
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_error: Mapped[str | None] = mapped_column(Text)
+    # Pull: a delivery handed out by the inbox (or downloaded) is hidden from the inbox until
+    # this time; unacknowledged by then, it comes back.
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # Why this recipient gets the package when it is not a plain To (e.g. added by an update).
     note: Mapped[str | None] = mapped_column(String(200))
     ack_reason: Mapped[str | None] = mapped_column(Text)

@@ -256,3 +256,46 @@ def test_a_pkcs12_hub_key_needs_no_certificate_file(tmp_path: Path, cert_pem: by
     with pytest.raises(ConfigError) as excinfo:
         load_settings(config, env={})
     assert excinfo.value.key == "hub.certificate"
+
+
+def test_delivery_settings_and_per_agency_retry_limits(tmp_path: Path, cert_pem: bytes) -> None:
+    from hub.context import HubContext
+    from hub.directory import Directory
+
+    config = write_config(
+        tmp_path,
+        cert_pem,
+        hub_extra="[delivery]\nlease_seconds = 60\nmax_attempts = 5\nretry_base_ms = 500\n",
+        agency_extra="max_age_seconds = 7200",
+    )
+    settings = load_settings(config, env={"LIENTHONG_DELIVERY_PUSH_TIMEOUT_SECONDS": "5"})
+    d = settings.delivery
+    assert (d.lease_seconds, d.max_attempts, d.retry_base_ms, d.push_timeout_seconds) == (
+        60,
+        5,
+        500,
+        5,
+    )
+    ctx = HubContext(hub_id="t", store=None, directory=Directory([]), delivery=d)  # type: ignore[arg-type]
+    city, auditor = Directory.from_config(settings.agencies)
+    policy = ctx.retry_policy_for(city)
+    assert (policy.max_attempts, policy.max_age.total_seconds()) == (5, 7200)
+    assert policy.base_delay.total_seconds() == 0.5
+    assert ctx.retry_policy_for(auditor).max_age.total_seconds() == d.max_age_seconds
+
+
+@pytest.mark.parametrize(
+    ("hub_extra", "agency_extra", "key"),
+    [
+        ("[delivery]\nlease_seconds = 0\n", "", "delivery.lease_seconds"),
+        ("[delivery]\nretry_base_ms = 5000\nretry_max_delay_seconds = 2\n", "", "delivery."),
+        ("", "max_attempts = 0", "agency 000.00.00.H26.max_attempts"),
+        ("", 'max_age_seconds = "a day"', "agency 000.00.00.H26.max_age_seconds"),
+    ],
+)
+def test_bad_delivery_settings_are_refused(
+    tmp_path: Path, cert_pem: bytes, hub_extra: str, agency_extra: str, key: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(write_config(tmp_path, cert_pem, hub_extra, agency_extra), env={})
+    assert key in str(caught.value)
