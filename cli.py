@@ -149,7 +149,7 @@ async def cmd_send(args: argparse.Namespace) -> int:
 
 async def cmd_inbox(args: argparse.Namespace) -> int:
     async with _client(args) as client:
-        items = await client.inbox(wait=args.wait, limit=args.limit)
+        items = await client.inbox(wait=args.wait, limit=args.limit, lease=args.lease)
     _print_json(items) if args.json else print(inbox_table(items))
     return EXIT_OK
 
@@ -946,6 +946,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="wait up to SECONDS for something to arrive (long poll, at most 60)",
     )
     p.add_argument("--limit", type=int, default=100, help="at most this many items (default 100)")
+    p.add_argument(
+        "--lease",
+        type=float,
+        default=0,
+        metavar="SECONDS",
+        help="lease the listed items for SECONDS: other leasing pollers do not get them until "
+        "you acknowledge them or the lease runs out (default 0: only look)",
+    )
     p.add_argument("--json", action="store_true", help="print JSON")
 
     p = add(

@@ -103,10 +103,15 @@ class HubClient:
     async def send_status(self, package: bytes) -> dict[str, Any]:
         return dict(await self._json("POST", "/v1/status", data=package))
 
-    async def inbox(self, *, wait: float = 0, limit: int = 100) -> list[dict[str, Any]]:
-        answer = await self._json(
-            "GET", "/v1/inbox", params={"wait": str(wait), "limit": str(limit)}
-        )
+    async def inbox(
+        self, *, wait: float = 0, limit: int = 100, lease: float = 0
+    ) -> list[dict[str, Any]]:
+        """Pending deliveries; with *lease* (seconds) they are leased to this caller until
+        acknowledged or the lease runs out (then they come back)."""
+        params = {"wait": str(wait), "limit": str(limit)}
+        if lease:
+            params["lease"] = str(lease)
+        answer = await self._json("GET", "/v1/inbox", params=params)
         return list(answer["items"])
 
     async def fetch(self, href: str) -> bytes:

@@ -206,6 +206,7 @@ async def get_inbox(request: web.Request) -> web.Response:
         caller,
         limit=int(_number(request, "limit", 100)),
         wait=_number(request, "wait", 0),
+        lease=_number(request, "lease", 0),
     )
     return _json({"items": items})
 

@@ -53,7 +53,6 @@ class DeliverySettings:
     ministry's data centre).
     """
 
-    lease_seconds: int = 300  # a pulled, unacknowledged delivery comes back after this
     expire_after_seconds: int = 7 * 86400  # unacknowledged for this long: expired (0: never)
     push_timeout_seconds: int = 30  # one push attempt, connect to last byte of the answer
     max_attempts: int = 12
@@ -312,7 +311,6 @@ def _delivery_settings(r: _Reader) -> DeliverySettings:
         return r.integer(key, f"LIENTHONG_DELIVERY_{key.upper()}", value, minimum=minimum)
 
     settings = DeliverySettings(
-        lease_seconds=integer("lease_seconds", 1),
         expire_after_seconds=integer("expire_after_seconds", 0),
         push_timeout_seconds=integer("push_timeout_seconds", 1),
         max_attempts=integer("max_attempts", 1),

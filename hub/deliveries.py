@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, Select, func, or_, select
 
 from hub import receipts
 from hub.context import HubContext
@@ -17,6 +18,7 @@ from tracking.store import append_event
 
 MAX_WAIT_SECONDS = 60.0
 MAX_INBOX_LIMIT = 500
+MAX_LEASE_SECONDS = 3600.0
 
 
 def _item(
@@ -32,6 +34,7 @@ def _item(
         "priority": delivery.priority,
         "state": delivery.state,
         "created_at": delivery.created_at.isoformat(),
+        "lease_until": delivery.lease_until.isoformat() if delivery.lease_until else None,
         "sender": doc.sender_code,
         "edxml_document_id": doc.edxml_document_id,
         "subject": doc.subject,
@@ -54,40 +57,99 @@ def _item(
     return item
 
 
-async def _pending(ctx: HubContext, caller: Agency, limit: int) -> list[dict[str, Any]]:
-    async with ctx.store.read() as session:
-        rows = await session.execute(
-            select(Delivery, Document, StatusRecord, Receipt)
-            .join(Document, Document.id == Delivery.document_id)
-            .outerjoin(StatusRecord, StatusRecord.id == Delivery.status_id)
-            .outerjoin(Receipt, Receipt.id == Delivery.receipt_id)
-            .where(
-                Delivery.recipient_code == caller.code,
-                Delivery.state.in_([s.value for s in PENDING]),
-            )
-            # hỏa tốc before thượng khẩn before khẩn before thường; oldest first within each.
-            .order_by(Delivery.priority.desc(), Delivery.created_at, Delivery.id)
-            .limit(limit)
+def _inbox_query(caller: Agency) -> Select[Delivery, Document, StatusRecord, Receipt]:
+    return (
+        select(Delivery, Document, StatusRecord, Receipt)
+        .join(Document, Document.id == Delivery.document_id)
+        .outerjoin(StatusRecord, StatusRecord.id == Delivery.status_id)
+        .outerjoin(Receipt, Receipt.id == Delivery.receipt_id)
+        .where(
+            Delivery.recipient_code == caller.code,
+            Delivery.state.in_([s.value for s in PENDING]),
         )
+        # hỏa tốc before thượng khẩn before khẩn before thường; oldest first within each.
+        .order_by(Delivery.priority.desc(), Delivery.created_at, Delivery.id)
+    )
+
+
+def _not_leased(now: dt.datetime) -> ColumnElement[bool]:
+    return or_(Delivery.lease_until.is_(None), Delivery.lease_until <= now)
+
+
+async def _peek(ctx: HubContext, caller: Agency, limit: int) -> list[dict[str, Any]]:
+    """Every pending delivery, leased or not; nothing changes."""
+    async with ctx.store.read() as session:
+        rows = await session.execute(_inbox_query(caller).limit(limit))
         return [_item(d, doc, st, rc) for d, doc, st, rc in rows]
 
 
+async def _lease(
+    ctx: HubContext, caller: Agency, limit: int, seconds: float
+) -> tuple[list[dict[str, Any]], dt.datetime | None]:
+    """Hand out up to *limit* pending deliveries nobody holds, each for *seconds*.
+
+    Returns them and, when there are none, the moment the earliest lease held by someone else
+    runs out (the item then comes back, so a long poll must look again by then). The look-up
+    and the lease are one write transaction, so two pollers never get the same delivery.
+    """
+    async with ctx.store.write() as session:
+        now = utcnow()
+        rows = list(
+            await session.execute(_inbox_query(caller).where(_not_leased(now)).limit(limit))
+        )
+        until = now + dt.timedelta(seconds=seconds)
+        for row in rows:
+            row[0].lease_until = until
+        if rows:
+            return [_item(d, doc, st, rc) for d, doc, st, rc in rows], None
+        next_back = (
+            await session.execute(
+                select(func.min(Delivery.lease_until)).where(
+                    Delivery.recipient_code == caller.code,
+                    Delivery.state.in_([s.value for s in PENDING]),
+                    Delivery.lease_until > now,
+                )
+            )
+        ).scalar_one_or_none()
+        return [], next_back
+
+
 async def inbox(
-    ctx: HubContext, caller: Agency, *, limit: int = 100, wait: float = 0
+    ctx: HubContext,
+    caller: Agency,
+    *,
+    limit: int = 100,
+    wait: float = 0,
+    lease: float = 0,
 ) -> list[dict[str, Any]]:
-    """Pending deliveries for *caller*; with *wait*, hold the request until one arrives."""
+    """Pending deliveries for *caller*; with *wait*, hold the request until one arrives.
+
+    Without *lease* the inbox is only looked at. With *lease* (seconds), the items returned are
+    leased to this caller: hidden from other leasing polls until they are acknowledged or the
+    lease runs out, when they come back (a poller that crashed loses nothing).
+    """
     if not 1 <= limit <= MAX_INBOX_LIMIT:
         raise BadRequest(f"limit must be between 1 and {MAX_INBOX_LIMIT}.")
     if not 0 <= wait <= MAX_WAIT_SECONDS:
         raise BadRequest(f"wait must be between 0 and {MAX_WAIT_SECONDS:g} seconds.")
+    if not 0 <= lease <= MAX_LEASE_SECONDS:
+        raise BadRequest(f"lease must be between 0 and {MAX_LEASE_SECONDS:g} seconds.")
     deadline = time.monotonic() + wait
     while True:
         ticket = ctx.notifier.ticket(caller.code)
-        items = await _pending(ctx, caller, limit)
+        comes_back: dt.datetime | None = None
+        if lease:
+            items, comes_back = await _lease(ctx, caller, limit, lease)
+        else:
+            items = await _peek(ctx, caller, limit)
         remaining = deadline - time.monotonic()
         if items or remaining <= 0:
             return items
-        if not await ctx.notifier.wait(ticket, remaining):
+        if comes_back is not None:
+            # A lease held by another poller runs out before our wait does: look again then.
+            remaining = min(remaining, max((comes_back - utcnow()).total_seconds(), 0.01))
+        await ctx.notifier.wait(ticket, remaining)
+        if time.monotonic() >= deadline:
             return []
 
 
@@ -222,6 +284,7 @@ async def acknowledge(
         }
         if after != before:
             delivery.state = after
+            delivery.lease_until = None
             delivery.acked_at = utcnow()
             delivery.ack_reason = reason.strip() or None
             detail: dict[str, Any] = {

@@ -265,12 +265,12 @@ def test_delivery_settings_and_per_agency_retry_limits(tmp_path: Path, cert_pem:
     config = write_config(
         tmp_path,
         cert_pem,
-        hub_extra="[delivery]\nlease_seconds = 60\nmax_attempts = 5\nretry_base_ms = 500\n",
+        hub_extra="[delivery]\nexpire_after_seconds = 60\nmax_attempts = 5\nretry_base_ms = 500\n",
         agency_extra="max_age_seconds = 7200",
     )
     settings = load_settings(config, env={"LIENTHONG_DELIVERY_PUSH_TIMEOUT_SECONDS": "5"})
     d = settings.delivery
-    assert (d.lease_seconds, d.max_attempts, d.retry_base_ms, d.push_timeout_seconds) == (
+    assert (d.expire_after_seconds, d.max_attempts, d.retry_base_ms, d.push_timeout_seconds) == (
         60,
         5,
         500,
@@ -287,7 +287,7 @@ def test_delivery_settings_and_per_agency_retry_limits(tmp_path: Path, cert_pem:
 @pytest.mark.parametrize(
     ("hub_extra", "agency_extra", "key"),
     [
-        ("[delivery]\nlease_seconds = 0\n", "", "delivery.lease_seconds"),
+        ("[delivery]\npush_timeout_seconds = 0\n", "", "delivery.push_timeout_seconds"),
         ("[delivery]\nretry_base_ms = 5000\nretry_max_delay_seconds = 2\n", "", "delivery."),
         ("", "max_attempts = 0", "agency 000.00.00.H26.max_attempts"),
         ("", 'max_age_seconds = "a day"', "agency 000.00.00.H26.max_age_seconds"),

@@ -358,7 +358,13 @@ def test_receipts_match_the_schemas(spec: dict[str, Any]) -> None:
 
 def test_inbox_items_match_the_schema(spec: dict[str, Any]) -> None:
     delivery = SimpleNamespace(
-        id="x", kind="document", priority=3, state="queued", created_at=NOW, note=None
+        id="x",
+        kind="document",
+        priority=3,
+        state="queued",
+        created_at=NOW,
+        note=None,
+        lease_until=None,
     )
     doc = SimpleNamespace(
         id="d",
@@ -374,6 +380,11 @@ def test_inbox_items_match_the_schema(spec: dict[str, Any]) -> None:
     status_item = deliveries._item(cast(Any, delivery), cast(Any, doc), cast(Any, status))
     _check_shape(spec, "InboxItem", document_item)
     _check_shape(spec, "InboxItem", status_item)
+    leased = deliveries._item(
+        cast(Any, SimpleNamespace(**{**vars(delivery), "lease_until": NOW})), cast(Any, doc), None
+    )
+    _check_shape(spec, "InboxItem", leased)
+    assert leased["lease_until"] == NOW.isoformat()
     assert set(status_item) - set(document_item) == {"status_id", "status_code", "reporter"}
     receipt = SimpleNamespace(id="r")
     receipt_item = deliveries._item(cast(Any, delivery), cast(Any, doc), None, cast(Any, receipt))
