@@ -357,9 +357,13 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 
 def cmd_agencies_list(args: argparse.Namespace) -> int:
     from adapters.tables import table
-    from hub.config import load_agencies
+    from hub.config import load_agencies, load_groups
+    from hub.directory import Directory
 
-    agencies = load_agencies(_agencies_file(args, _raw_config(args)), os.environ)
+    path = _agencies_file(args, _raw_config(args))
+    agencies = load_agencies(path, os.environ)
+    # Expanded as the hub expands them, so what is listed is what a package to a group reaches.
+    directory = Directory.from_config(agencies, str(path), load_groups(path))
     if args.json:
         _print_json(
             [
@@ -372,21 +376,33 @@ def cmd_agencies_list(args: argparse.Namespace) -> int:
                 }
                 for a in agencies
             ]
+            + [
+                {"code": g.code, "name": g.name, "role": "group", "members": list(g.members)}
+                for g in directory.groups
+            ]
         )
-    else:
+        return EXIT_OK
+    print(
+        table(
+            ["code", "name", "role", "parent", "delivery"],
+            [
+                [
+                    a.code,
+                    a.name,
+                    a.role,
+                    a.parent or "-",
+                    a.delivery if a.role == "agency" else "-",
+                ]
+                for a in agencies
+            ],
+        )
+    )
+    if directory.groups:
+        print()
         print(
             table(
-                ["code", "name", "role", "parent", "delivery"],
-                [
-                    [
-                        a.code,
-                        a.name,
-                        a.role,
-                        a.parent or "-",
-                        a.delivery if a.role == "agency" else "-",
-                    ]
-                    for a in agencies
-                ],
+                ["group", "name", "members"],
+                [[g.code, g.name, ", ".join(g.members)] for g in directory.groups],
             )
         )
     return EXIT_OK

@@ -268,7 +268,11 @@ async def get_agencies(request: web.Request) -> web.Response:
         for a in sorted(ctx.directory, key=lambda a: a.code)
         if a.can_exchange
     ]
-    return _json({"items": items})
+    groups = [
+        {"code": g.code, "name": g.name, "members": list(g.members)}
+        for g in sorted(ctx.directory.groups, key=lambda g: g.code)
+    ]
+    return _json({"items": items, "groups": groups})
 
 
 async def get_openapi(request: web.Request) -> web.Response:

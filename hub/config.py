@@ -77,6 +77,20 @@ class AgencyConfig:
 
 
 @dataclass(frozen=True)
+class GroupConfig:
+    """A group address (``[[group]]`` in agencies.toml): one code that stands for many agencies.
+
+    Members are the agencies named or matched by ``members`` (codes, or patterns with ``*`` and
+    ``?``) plus the direct subordinates of every unit in ``children_of``.
+    """
+
+    code: str
+    name: str
+    members: tuple[str, ...] = ()
+    children_of: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Settings:
     hub_id: str
     listen_host: str
@@ -89,6 +103,7 @@ class Settings:
     agencies_path: Path
     agencies: tuple[AgencyConfig, ...]
     config_path: Path
+    groups: tuple[GroupConfig, ...] = ()
     validation: ValidationPolicy = field(default_factory=ValidationPolicy)
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
     trust_intermediate_paths: tuple[Path, ...] = ()
@@ -280,6 +295,7 @@ def load_settings(
         ),
         agencies_path=agencies_path,
         agencies=load_agencies(agencies_path, env),
+        groups=load_groups(agencies_path),
         config_path=config_path,
         validation=_validation_policy(config_path, data, env),
         delivery=_delivery_settings(section("delivery")),
@@ -395,6 +411,55 @@ def load_agencies(path: Path, env: Mapping[str, str]) -> tuple[AgencyConfig, ...
                 f"agency {agency.code}.parent",
                 f"{agency.parent} is not in the directory",
             )
+    return tuple(out)
+
+
+def load_groups(path: Path) -> tuple[GroupConfig, ...]:
+    """The ``[[group]]`` tables of the directory file, checked against its agencies."""
+    data = _load_toml(path)
+    agencies = {
+        e.get("code"): e.get("role", "agency")
+        for e in data.get("agency", [])
+        if isinstance(e, dict)
+    }
+    entries = data.get("group", [])
+    if not isinstance(entries, list):
+        raise ConfigError(str(path), "group", "must be a list of [[group]] tables")
+    out: list[GroupConfig] = []
+    for index, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            raise ConfigError(str(path), f"group[{index}]", "must be a table")
+        code = entry.get("code")
+        if not isinstance(code, str) or not code:
+            raise ConfigError(str(path), f"group[{index}].code", "is required")
+        r = _Reader(path, f"group {code}.", entry, {})
+        if not AGENCY_CODE.match(code):
+            raise r._fail("code", f"{code!r} is not a QCVN 102 code like 000.00.90.H26")
+        if code in agencies:
+            raise r._fail("code", f"{code} is already an agency's code")
+        if any(g.code == code for g in out):
+            raise r._fail("code", f"{code} is listed twice")
+        group = GroupConfig(
+            code=code,
+            name=r.string("name", ""),
+            members=r.strings("members", ""),
+            children_of=r.strings("children_of", ""),
+        )
+        if not group.members and not group.children_of:
+            raise r._fail("members", "a group needs members, children_of, or both")
+        for parent in group.children_of:
+            if parent not in agencies:
+                raise r._fail("children_of", f"{parent} is not in the directory")
+        for member in group.members:
+            if "*" in member or "?" in member:
+                continue
+            if member not in agencies:
+                raise r._fail("members", f"{member} is not in the directory")
+            if agencies[member] != "agency":
+                raise r._fail(
+                    "members", f"{member} is an {agencies[member]} account, not an agency"
+                )
+        out.append(group)
     return tuple(out)
 
 

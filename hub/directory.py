@@ -6,6 +6,7 @@ and mirrored into the ``agencies`` table so that stored rows always point at a k
 
 from __future__ import annotations
 
+import fnmatch
 import hmac
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hub.config import AgencyConfig, DeliveryMode, Role, credential_digest
+from hub.config import AgencyConfig, DeliveryMode, GroupConfig, Role, credential_digest
 from hub.errors import ConfigError
 from signing.pki import fingerprint, load_certificates
 from tracking.models import Agency as AgencyRow
@@ -43,16 +44,48 @@ class Agency:
         return self.role == "agency"
 
 
+@dataclass(frozen=True)
+class Group:
+    """A group address, expanded once when the directory is loaded: routing a package to a group
+    costs one look-up, however many members it has."""
+
+    code: str
+    name: str
+    members: tuple[str, ...]
+
+
+def expand(group: GroupConfig, agencies: Iterable[Agency]) -> tuple[str, ...]:
+    """The agency codes *group* stands for, in directory order: every agency named or matched by
+    ``members`` and every direct subordinate of a unit in ``children_of``. Pure."""
+    parents = set(group.children_of)
+    return tuple(
+        a.code
+        for a in agencies
+        if a.can_exchange
+        and (
+            a.parent in parents
+            or any(fnmatch.fnmatchcase(a.code, pattern) for pattern in group.members)
+        )
+    )
+
+
 class Directory:
-    def __init__(self, agencies: Iterable[Agency]) -> None:
+    def __init__(self, agencies: Iterable[Agency], groups: Iterable[Group] = ()) -> None:
         self._by_code = {a.code: a for a in agencies}
         self._by_credential = {
             a.credential_sha256: a for a in self._by_code.values() if a.credential_sha256
         }
+        self._groups = {g.code: g for g in groups}
+        clash = self._groups.keys() & self._by_code.keys()
+        if clash:
+            raise ValueError(f"codes used for both an agency and a group: {sorted(clash)}")
 
     @classmethod
     def from_config(
-        cls, configs: Iterable[AgencyConfig], source: str = "agencies.toml"
+        cls,
+        configs: Iterable[AgencyConfig],
+        source: str = "agencies.toml",
+        groups: Iterable[GroupConfig] = (),
     ) -> Directory:
         agencies = []
         for c in configs:
@@ -77,7 +110,13 @@ class Directory:
                     max_age_seconds=c.max_age_seconds,
                 )
             )
-        return cls(agencies)
+        expanded = []
+        for g in groups:
+            members = expand(g, agencies)
+            if not members:
+                raise ConfigError(source, f"group {g.code}.members", "matches no agency")
+            expanded.append(Group(g.code, g.name, members))
+        return cls(agencies, expanded)
 
     def __iter__(self) -> Iterator[Agency]:
         return iter(self._by_code.values())
@@ -87,6 +126,13 @@ class Directory:
 
     def get(self, code: str) -> Agency | None:
         return self._by_code.get(code)
+
+    def group(self, code: str) -> Group | None:
+        return self._groups.get(code)
+
+    @property
+    def groups(self) -> list[Group]:
+        return list(self._groups.values())
 
     def authenticate(self, token: str) -> Agency | None:
         """The agency a bearer credential belongs to, or None."""

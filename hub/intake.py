@@ -134,12 +134,20 @@ class Recipient:
     note: str | None = None  # why it gets the package when it is not a plain To
 
 
-def _resolve_recipients(
-    ctx: HubContext, pkg: DocumentPackage, extra: dict[str, str]
-) -> list[Recipient]:
-    """Step 4 for documents: every To (and every receiver an update names) is a known agency,
-    named once, not the sender."""
+@dataclass(frozen=True)
+class Routing:
+    recipients: list[Recipient]
+    # Each group address named in To, with the members it stood for (for the trace).
+    expansions: dict[str, list[str]]
+
+
+def _resolve_recipients(ctx: HubContext, pkg: DocumentPackage, extra: dict[str, str]) -> Routing:
+    """Step 4 for documents: every To (and every receiver an update names) is a known agency or
+    group address, named once, not the sender. A group stands for its members (the sender
+    excluded); a member also named on its own is one recipient, a plain To."""
+    sender = pkg.sender.organ_id
     out: dict[str, Recipient] = {}
+    expansions: dict[str, list[str]] = {}
     problems = []
     named: list[tuple[str, str, str | None]] = [
         (to.organ_id, _TO_PATH.format(i), None) for i, to in enumerate(pkg.recipients, 1)
@@ -150,14 +158,26 @@ def _resolve_recipients(
     seen_to: set[str] = set()
     for code, path, note in named:
         agency = ctx.directory.get(code)
+        group = ctx.directory.group(code) if agency is None else None
         if note is None and code in seen_to:
             problems.append(Problem(f"{code} is named twice", path=path))
+        elif group is not None:
+            members = [m for m in group.members if m != sender]
+            if not members:
+                problems.append(Problem(f"group {code} has no member but the sender", path=path))
+            expansions[code] = members
+            for member in members:
+                if member not in out:
+                    found = ctx.directory.get(member)
+                    assert found is not None  # groups are expanded from the directory
+                    out[member] = Recipient(found, note or f"group {code}")
         elif agency is None or not agency.can_exchange:
             problems.append(Problem(f"{code} is not an agency this hub knows", path=path))
-        elif agency.code == pkg.sender.organ_id:
+        elif agency.code == sender:
             problems.append(Problem("the sender cannot send to itself", path=path))
         else:
-            out[code] = Recipient(agency, note or (out[code].note if code in out else None))
+            # Named on its own: a plain To (or the update's note), whatever a group said before.
+            out[code] = Recipient(agency, note)
         if note is None:
             seen_to.add(code)
     if problems:
@@ -167,7 +187,7 @@ def _resolve_recipients(
             "(lienthong agencies list).",
             problems=problems,
         )
-    return list(out.values())
+    return Routing(list(out.values()), expansions)
 
 
 async def _earlier_answer(
@@ -236,7 +256,8 @@ async def accept_document(ctx: HubContext, caller: Agency, body: bytes) -> dict[
     pkg = read_document(checked.verified.signed_root)
     _require_sender(caller, pkg.sender.organ_id)
     the_plan = business.plan(pkg)
-    recipients = _resolve_recipients(ctx, pkg, the_plan.extra if the_plan else {})
+    routing = _resolve_recipients(ctx, pkg, the_plan.extra if the_plan else {})
+    recipients = routing.recipients
     # Unzipping can take a moment on large files: off the event loop, outside the transaction.
     attachments = await asyncio.to_thread(describe_attachments, pkg)
 
@@ -325,6 +346,16 @@ async def accept_document(ctx: HubContext, caller: Agency, body: bytes) -> dict[
             document_id=doc.id,
             detail={"recipients": [r.agency.code for r in recipients], "receipt_id": signed.id},
         )
+        for code, members in routing.expansions.items():
+            group = ctx.directory.group(code)
+            assert group is not None
+            await append_event(
+                session,
+                "expanded",
+                "hub",
+                document_id=doc.id,
+                detail={"group": code, "name": group.name, "members": members},
+            )
         for recipient, delivery in zip(recipients, deliveries, strict=True):
             queued = {"recipient": recipient.agency.code, "mode": recipient.agency.delivery}
             if recipient.note:

@@ -155,7 +155,9 @@ def _require_existing_sqlite(settings: Settings) -> None:
 async def open_context(settings: Settings) -> HubContext:
     receipts = _hub_identity(settings)
     trust = trust_store(settings)
-    directory = Directory.from_config(settings.agencies, str(settings.agencies_path))
+    directory = Directory.from_config(
+        settings.agencies, str(settings.agencies_path), settings.groups
+    )
     _require_existing_sqlite(settings)
     store = Store.open(settings.database_url)
     try:

@@ -299,3 +299,60 @@ def test_bad_delivery_settings_are_refused(
     with pytest.raises(ConfigError) as caught:
         load_settings(write_config(tmp_path, cert_pem, hub_extra, agency_extra), env={})
     assert key in str(caught.value)
+
+
+GROUPS_DIRECTORY = """
+[[agency]]
+code = "000.00.00.H26"
+name = "UBND Thành phố"
+role = "auditor"
+
+[[agency]]
+code = "000.00.31.H26"
+name = "Quận Ba Đình"
+role = "auditor"
+parent = "000.00.00.H26"
+"""
+
+
+@pytest.mark.parametrize(
+    ("group", "problem"),
+    [
+        ('code = "nhom"\nname = "x"\nmembers = ["000.00.31.H26"]', "not a QCVN 102 code"),
+        ('code = "000.00.31.H26"\nname = "x"\nmembers = ["000.00.31.H26"]', "already an agency"),
+        ('code = "000.00.90.H26"\nname = "x"', "needs members, children_of"),
+        ('code = "000.00.90.H26"\nname = "x"\nchildren_of = ["000.00.77.H26"]', "not in the"),
+        ('code = "000.00.90.H26"\nname = "x"\nmembers = ["000.00.77.H26"]', "not in the"),
+        ('code = "000.00.90.H26"\nname = "x"\nmembers = ["000.00.31.H26"]', "not an agency"),
+        ('code = "000.00.90.H26"\nmembers = ["000.00.3*.H26"]', "name"),
+    ],
+)
+def test_bad_groups_are_refused_naming_the_group(tmp_path: Path, group: str, problem: str) -> None:
+    from hub.config import load_groups
+
+    path = tmp_path / "agencies.toml"
+    path.write_text(GROUPS_DIRECTORY + "\n[[group]]\n" + group + "\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_groups(path)
+    assert "group" in str(caught.value) and problem in str(caught.value)
+
+
+def test_groups_expand_once_from_patterns_and_children(tmp_path: Path, cert_pem: bytes) -> None:
+    from hub.directory import Directory
+
+    config = write_config(tmp_path, cert_pem)
+    agencies_file = config.parent / "agencies.toml"
+    agencies_file.write_text(
+        agencies_file.read_text(encoding="utf-8")
+        + '\n[[group]]\ncode = "000.00.90.H26"\nname = "Tất cả"\nmembers = ["000.*"]\n'
+        + '\n[[group]]\ncode = "000.00.91.H26"\nname = "Trực thuộc"\n'
+        + 'children_of = ["000.00.00.H26"]\n',
+        encoding="utf-8",
+    )
+    settings = load_settings(config, env={})
+    with pytest.raises(ConfigError) as caught:  # nothing is under the city in this directory
+        Directory.from_config(settings.agencies, "agencies.toml", settings.groups)
+    assert "group 000.00.91.H26.members" in str(caught.value)
+    directory = Directory.from_config(settings.agencies, "agencies.toml", settings.groups[:1])
+    group = directory.group("000.00.90.H26")
+    assert group is not None and group.members == ("000.00.00.H26",)  # the auditor is no member
