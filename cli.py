@@ -355,6 +355,45 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+async def cmd_audit_verify(args: argparse.Namespace) -> int:
+    from tracking.audit import verify_store
+    from tracking.store import Store
+
+    settings = load_settings(_config_path(args))
+    store = Store.open(settings.database_url)
+    interactive = sys.stderr.isatty() and not args.json
+
+    def progress(count: int) -> None:
+        if interactive:
+            print(f"\r  {count:,} events verified", end="", file=sys.stderr, flush=True)
+
+    try:
+        report = await verify_store(store, progress)
+    finally:
+        await store.close()
+    if interactive:
+        print("\r", end="", file=sys.stderr)
+    problem = report.problem
+    if args.json:
+        _print_json(
+            {
+                "intact": report.intact,
+                "events": report.events,
+                "head_seq": report.head_seq,
+                "head_hash": report.head_hash,
+                "problem": None
+                if problem is None
+                else {"what": problem.what, "seq": problem.seq, "message": problem.message},
+            }
+        )
+    elif problem is None:
+        print(f"audit chain intact: {report.events} events, head {report.head_hash}")
+    else:
+        print(f"audit chain BROKEN at event {problem.seq}: {problem.message}")
+        print(f"  the {report.events} events before it verify (head {report.head_hash})")
+    return EXIT_OK if problem is None else EXIT_INVALID
+
+
 def cmd_agencies_list(args: argparse.Namespace) -> int:
     from adapters.tables import table
     from hub.config import load_agencies, load_groups
@@ -799,6 +838,18 @@ def build_parser() -> argparse.ArgumentParser:
         "schema. Safe to run again; run it after installing a new version of Lienthong.",
     )
     up.set_defaults(func=cmd_db_upgrade)
+
+    audit = add("audit", lambda _a: EXIT_USAGE, "check the tamper-evident trace")
+    audit_sub = audit.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
+    av = audit_sub.add_parser(
+        "verify",
+        help="recompute the audit chain and name the first event altered, removed or inserted",
+        description="Read every trace event of the hub's database in order, recompute each "
+        "event's hash and its link to the one before, and name the first event that was "
+        "altered, removed or inserted. Exit 0 when the chain is intact, 1 when it is not.",
+    )
+    av.add_argument("--json", action="store_true", help="print the report as JSON")
+    av.set_defaults(func=cmd_audit_verify)
 
     ag = add("agencies", lambda _a: EXIT_USAGE, "the agency directory")
     ag_sub = ag.add_subparsers(dest="agencies_command", metavar="ACTION", required=True)
