@@ -19,12 +19,15 @@ import sys
 import tomllib
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from adapters.sdk import AgencyClient, Credentials, HubError
 from adapters.tables import inbox_table, trace_table
 from hub.config import DEFAULT_CONFIG, load_settings
 from hub.errors import ConfigError, LienthongError
+
+if TYPE_CHECKING:
+    from cryptography import x509
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_CONFIG, EXIT_HUB = 0, 1, 2, 3, 4
 
@@ -356,9 +359,12 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 
 
 async def cmd_audit_verify(args: argparse.Namespace) -> int:
-    from tracking.audit import verify_store
+    from hub.checkpoints import audit
     from tracking.store import Store
 
+    certificate = _hub_certificate(args, "audit verify")
+    if certificate is None:
+        return EXIT_USAGE
     settings = load_settings(_config_path(args))
     store = Store.open(settings.database_url)
     interactive = sys.stderr.isatty() and not args.json
@@ -368,11 +374,12 @@ async def cmd_audit_verify(args: argparse.Namespace) -> int:
             print(f"\r  {count:,} events verified", end="", file=sys.stderr, flush=True)
 
     try:
-        report = await verify_store(store, progress)
+        result = await audit(store, certificate, settings.hub_id, progress)
     finally:
         await store.close()
     if interactive:
         print("\r", end="", file=sys.stderr)
+    report, last = result.chain, result.last_checkpoint
     problem = report.problem
     if args.json:
         _print_json(
@@ -381,6 +388,10 @@ async def cmd_audit_verify(args: argparse.Namespace) -> int:
                 "events": report.events,
                 "head_seq": report.head_seq,
                 "head_hash": report.head_hash,
+                "checkpoints": result.checkpoints,
+                "last_checkpoint": None
+                if last is None
+                else {"seq": last.seq, "signed_at": last.signed_at.isoformat()},
                 "problem": None
                 if problem is None
                 else {"what": problem.what, "seq": problem.seq, "message": problem.message},
@@ -388,9 +399,17 @@ async def cmd_audit_verify(args: argparse.Namespace) -> int:
         )
     elif problem is None:
         print(f"audit chain intact: {report.events} events, head {report.head_hash}")
+        if last is None:
+            print("  no signed checkpoint yet: the hub signs the head on a schedule")
+        else:
+            print(
+                f"  {result.checkpoints} signed checkpoints match; the last one covers event "
+                f"{last.seq} ({last.signed_at.isoformat()}); events after it are checked by "
+                "their links only"
+            )
     else:
         print(f"audit chain BROKEN at event {problem.seq}: {problem.message}")
-        print(f"  the {report.events} events before it verify (head {report.head_hash})")
+        print(f"  the {report.events} events before it verify")
     return EXIT_OK if problem is None else EXIT_INVALID
 
 
@@ -712,9 +731,28 @@ def cmd_agencies_add_cert(args: argparse.Namespace) -> int:
     return _register(args, agencies_file, args.code, [path], force=args.force)
 
 
+def _hub_certificate(args: argparse.Namespace, command: str) -> x509.Certificate | None:
+    """The hub certificate to check the hub's signatures with: ``--certificate``, else the
+    configured one (the private key is not needed); None, said on stderr, when there is none."""
+    from signing.pki import load_certificate
+
+    if args.certificate:
+        cert_path = Path(args.certificate)
+    else:
+        hub = _raw_config(args).get("hub", {})
+        configured = os.environ.get("LIENTHONG_HUB_CERTIFICATE") or hub.get("certificate")
+        if not configured:
+            print(f"lienthong {command}: give --certificate HUB_CERT", file=sys.stderr)
+            return None
+        cert_path = _config_path(args).parent / configured
+    try:
+        return load_certificate(cert_path.read_bytes())
+    except OSError as exc:
+        raise ConfigError(str(cert_path), "certificate", f"cannot read: {exc.strerror}") from exc
+
+
 def cmd_receipt_verify(args: argparse.Namespace) -> int:
     """Check a receipt offline with the hub certificate alone."""
-    from signing.pki import load_certificate
     from signing.receipts import ReceiptError, verify_receipt
 
     try:
@@ -722,19 +760,9 @@ def cmd_receipt_verify(args: argparse.Namespace) -> int:
     except (OSError, UnicodeDecodeError) as exc:
         print(f"lienthong receipt verify: cannot read {args.file}: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    if args.certificate:
-        cert_path = Path(args.certificate)
-    else:
-        hub = _raw_config(args).get("hub", {})
-        configured = os.environ.get("LIENTHONG_HUB_CERTIFICATE") or hub.get("certificate")
-        if not configured:
-            print("lienthong receipt verify: give --certificate HUB_CERT", file=sys.stderr)
-            return EXIT_USAGE
-        cert_path = _config_path(args).parent / configured
-    try:
-        certificate = load_certificate(cert_path.read_bytes())
-    except OSError as exc:
-        raise ConfigError(str(cert_path), "certificate", f"cannot read: {exc.strerror}") from exc
+    certificate = _hub_certificate(args, "receipt verify")
+    if certificate is None:
+        return EXIT_USAGE
     try:
         verified = verify_receipt(_jws_in(text), certificate)
     except ReceiptError as exc:
@@ -847,6 +875,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Read every trace event of the hub's database in order, recompute each "
         "event's hash and its link to the one before, and name the first event that was "
         "altered, removed or inserted. Exit 0 when the chain is intact, 1 when it is not.",
+    )
+    av.add_argument(
+        "--certificate",
+        metavar="HUB_CERT",
+        help="the hub's certificate to check the signed checkpoints with (default: the "
+        "configured [hub] certificate)",
     )
     av.add_argument("--json", action="store_true", help="print the report as JSON")
     av.set_defaults(func=cmd_audit_verify)

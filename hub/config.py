@@ -111,6 +111,7 @@ class Settings:
     require_revocation: bool = True
     crl_refresh_seconds: int = 3600
     crl_grace_seconds: int = 86400
+    checkpoint_seconds: int = 300  # how often the hub signs the audit chain's head
     # From $LIENTHONG_HUB_KEY_PASSPHRASE; never in a file, never shown (repr=False).
     hub_key_passphrase: bytes | None = field(default=None, repr=False)
 
@@ -312,6 +313,9 @@ def load_settings(
         ),
         crl_refresh_seconds=refresh,
         crl_grace_seconds=grace,
+        checkpoint_seconds=section("audit").integer(
+            "checkpoint_seconds", "LIENTHONG_AUDIT_CHECKPOINT_SECONDS", 300, minimum=1
+        ),
         hub_key_passphrase=(
             env[PASSPHRASE_ENV].encode("utf-8") if env.get(PASSPHRASE_ENV) else None
         ),

@@ -6,7 +6,9 @@ import asyncio
 import datetime as dt
 import logging
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -14,6 +16,7 @@ from cryptography import x509
 from sqlalchemy.engine import make_url
 
 from hub.api import create_app
+from hub.checkpoints import make_checkpoint
 from hub.config import Settings
 from hub.context import HubContext
 from hub.directory import Directory, sync_directory
@@ -39,7 +42,11 @@ class RunningHub:
         if self.scheduler is not None and self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         await self.runner.cleanup()
-        await self.context.store.close()
+        try:
+            # A clean stop leaves the whole chain covered by a signed checkpoint.
+            await make_checkpoint(self.context)
+        finally:
+            await self.context.store.close()
 
 
 def _hub_identity(settings: Settings) -> ReceiptSigner:
@@ -120,17 +127,39 @@ async def load_crls(trust: TrustStore) -> None:
             )
 
 
-def crl_scheduler(trust: TrustStore, every_seconds: int) -> AsyncIOScheduler:
-    """The clock that refreshes the CRLs; the trust store keeps the state."""
-    scheduler = AsyncIOScheduler(event_loop=asyncio.get_running_loop())
+def _every(scheduler: AsyncIOScheduler, job: Any, seconds: int, job_id: str) -> None:
     scheduler.add_job(
-        trust.refresh,
+        job,
         "interval",
-        seconds=every_seconds,
-        id="crl-refresh",
+        seconds=seconds,
+        id=job_id,
         max_instances=1,
         coalesce=True,
-        misfire_grace_time=every_seconds,
+        misfire_grace_time=seconds,
+    )
+
+
+def crl_scheduler(
+    trust: TrustStore, every_seconds: int, scheduler: AsyncIOScheduler | None = None
+) -> AsyncIOScheduler:
+    """The clock that refreshes the CRLs (on *scheduler*, or a new one); the trust store keeps
+    the state."""
+    scheduler = scheduler or AsyncIOScheduler(event_loop=asyncio.get_running_loop())
+    _every(scheduler, trust.refresh, every_seconds, "crl-refresh")
+    return scheduler
+
+
+def hub_scheduler(context: HubContext, settings: Settings) -> AsyncIOScheduler:
+    """The hub's clock: CRL refreshes and audit checkpoints. The jobs keep no state of their
+    own (the trust store and the database do), so a missed run is simply the next one."""
+    scheduler = AsyncIOScheduler(event_loop=asyncio.get_running_loop())
+    if context.trust.crl_sources:
+        crl_scheduler(context.trust, settings.crl_refresh_seconds, scheduler)
+    _every(
+        scheduler,
+        partial(make_checkpoint, context),
+        settings.checkpoint_seconds,
+        "audit-checkpoint",
     )
     return scheduler
 
@@ -201,10 +230,8 @@ async def start(settings: Settings, *, port: int | None = None) -> RunningHub:
             f"cannot listen on {settings.listen_host}:{settings.listen_port}: {exc.strerror} "
             "(set LIENTHONG_HUB_LISTEN=HOST:PORT to use another address)",
         ) from exc
-    scheduler = None
-    if context.trust.crl_sources:
-        scheduler = crl_scheduler(context.trust, settings.crl_refresh_seconds)
-        scheduler.start()
+    scheduler = hub_scheduler(context, settings)
+    scheduler.start()
     server = site._server
     sockets = getattr(server, "sockets", None) or []
     bound_port = sockets[0].getsockname()[1] if sockets else settings.listen_port

@@ -14,13 +14,16 @@ How each kind of tampering shows:
 * **inserted**: the event *after* a forged one links to the hash of the forged one's predecessor,
   so the forged event sits between two events that were linked directly.
 
-An event appended at the very end by someone who recomputed the hashes is consistent on its own;
-the signed checkpoints of the chain head are what catch that (``checkpoint`` in the report).
+A chain rewritten and re-hashed from some event on is consistent on its own; the hub's signed
+checkpoints of the chain head catch that (**rewritten**: the hash at a checkpoint's ``seq`` is not
+the one the hub signed), and events cut off the end (**removed**: the chain stops before a
+checkpoint's ``seq``). Checking the checkpoints' signatures is the caller's part: this module is
+given the ``seq → hash`` the hub signed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -46,7 +49,7 @@ class EventRow:
 
 @dataclass(frozen=True)
 class Tampering:
-    what: str  # "altered" | "removed" | "inserted" | "broken"
+    what: str  # "altered" | "removed" | "inserted" | "rewritten" | "checkpoint"
     seq: int  # the first event concerned
     message: str
 
@@ -103,11 +106,14 @@ def _link_problem(row: EventRow, before: EventRow | None, earlier_hash: str) -> 
 
 class ChainWalk:
     """Walk the chain from genesis, one event at a time (rows may come from a stream); stops
-    judging at the first problem."""
+    judging at the first problem. *checkpoints* maps a ``seq`` to the hash the hub signed for
+    it."""
 
-    def __init__(self) -> None:
+    def __init__(self, checkpoints: Mapping[int, str] | None = None) -> None:
         self.count = 0
         self.problem: Tampering | None = None
+        self._checkpoints = dict(checkpoints or {})
+        self._last_good_checkpoint = 0
         self._before: EventRow | None = None
         self._earlier_hash = ""  # the hash of the event before ``_before``
         self._head_hash = chain.GENESIS
@@ -127,6 +133,19 @@ class ChainWalk:
                 "no longer gives its hash",
             )
             return False
+        signed = self._checkpoints.get(row.seq)
+        if signed is not None and signed != row.hash:
+            first = self._last_good_checkpoint + 1
+            self.problem = Tampering(
+                "rewritten",
+                first,
+                f"event {row.seq} is not the one the hub signed in its checkpoint: an event "
+                f"from {first} to {row.seq} was altered, removed or inserted and the hashes "
+                "after it recomputed",
+            )
+            return False
+        if signed is not None:
+            self._last_good_checkpoint = row.seq
         self.count += 1
         self._earlier_hash, self._head_hash, self._before = self._head_hash, row.hash, row
         return True
@@ -134,11 +153,18 @@ class ChainWalk:
     def report(self) -> ChainReport:
         """The events verified up to the head (or up to the first problem)."""
         head_seq = self._before.seq if self._before else 0
+        if self.problem is None and self._checkpoints and max(self._checkpoints) > head_seq:
+            self.problem = Tampering(
+                "removed",
+                head_seq + 1,
+                f"the chain ends at event {head_seq}, but the hub signed a checkpoint of event "
+                f"{max(self._checkpoints)}: events from {head_seq + 1} on were removed",
+            )
         return ChainReport(self.count, head_seq, self._head_hash, self.problem)
 
 
-def verify(rows: Iterable[EventRow]) -> ChainReport:
-    walk = ChainWalk()
+def verify(rows: Iterable[EventRow], checkpoints: Mapping[int, str] | None = None) -> ChainReport:
+    walk = ChainWalk(checkpoints)
     for row in rows:
         if not walk.feed(row):
             break
@@ -146,11 +172,14 @@ def verify(rows: Iterable[EventRow]) -> ChainReport:
 
 
 async def verify_store(
-    store: Store, progress: Callable[[int], None] | None = None, batch: int = 5000
+    store: Store,
+    checkpoints: Mapping[int, str] | None = None,
+    progress: Callable[[int], None] | None = None,
+    batch: int = 5000,
 ) -> ChainReport:
-    """Verify the whole chain in *store*, streaming it in ``seq`` order; *progress* is called
-    with the number of events read after every *batch*."""
-    walk = ChainWalk()
+    """Verify the whole chain in *store*, streaming it in ``seq`` order, against the verified
+    *checkpoints*; *progress* is called with the number of events read after every *batch*."""
+    walk = ChainWalk(checkpoints)
     async with store.read() as session:
         result = await session.stream(
             select(TraceEvent).order_by(TraceEvent.seq).execution_options(yield_per=batch)

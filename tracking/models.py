@@ -212,3 +212,14 @@ class TraceEvent(Base):
     detail: Mapped[str] = mapped_column(Text)  # canonical JSON
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class ChainCheckpoint(Base):
+    """The hub's signature over the audit chain's head at one moment (``signing.checkpoints``)."""
+
+    __tablename__ = "checkpoints"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    head_hash: Mapped[str] = mapped_column(String(64))
+    signed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    jws: Mapped[str] = mapped_column(Text)

@@ -55,6 +55,9 @@ def test_the_chain_of_a_real_exchange_is_intact(played: Project) -> None:
     code, report = verify(played)
     assert code == 0 and report["intact"] is True
     assert report["events"] > 20
+    # The demo's hub stopped cleanly, so its last checkpoint covers the whole chain.
+    assert report["checkpoints"] >= 1
+    assert report["last_checkpoint"]["seq"] == report["head_seq"]
     human = played.ok("audit", "verify")
     assert f"audit chain intact: {report['events']} events" in human
 
@@ -117,3 +120,72 @@ def test_an_inserted_event_with_a_recomputed_hash_is_caught(copy: Project) -> No
     code, report = verify(copy)
     assert code == 1
     assert (report["problem"]["what"], report["problem"]["seq"]) == ("inserted", 10)
+
+
+def rehash_from(db: sqlite3.Connection, first: int) -> None:
+    """What a careful forger does after an edit: recompute every later link and hash."""
+    rows = db.execute(
+        "SELECT seq, at, kind, actor, document_id, delivery_id, detail, prev_hash FROM "
+        "trace_events WHERE seq >= ? ORDER BY seq",
+        (first,),
+    ).fetchall()
+    (prev,) = db.execute("SELECT hash FROM trace_events WHERE seq = ?", (first - 1,)).fetchone()
+    for seq, at, kind, actor, doc, delivery, detail, _ in rows:
+        row = EventRow(
+            seq,
+            datetime.fromisoformat(at).replace(tzinfo=UTC),
+            kind,
+            actor,
+            doc,
+            delivery,
+            detail,
+            prev,
+            "",
+        )
+        digest = recompute(row)
+        db.execute(
+            "UPDATE trace_events SET prev_hash = ?, hash = ? WHERE seq = ?", (prev, digest, seq)
+        )
+        prev = digest
+
+
+def test_a_chain_edited_and_rehashed_end_to_end_is_caught_by_the_signed_checkpoint(
+    copy: Project,
+) -> None:
+    def rewrite(db: sqlite3.Connection) -> None:
+        db.execute("UPDATE trace_events SET actor = '000.00.32.H26' WHERE seq = 7")
+        rehash_from(db, 7)
+
+    tamper(copy, rewrite)
+    code, report = verify(copy)
+    assert code == 1
+    assert report["problem"]["what"] == "rewritten"
+    assert report["problem"]["seq"] <= 7
+
+
+def test_events_cut_off_the_end_are_caught(copy: Project) -> None:
+    tamper(
+        copy,
+        lambda db: db.execute(
+            "DELETE FROM trace_events WHERE seq > (SELECT max(seq) - 3 FROM trace_events)"
+        ),
+    )
+    code, report = verify(copy)
+    assert code == 1
+    assert report["problem"]["what"] == "removed"
+
+
+def test_a_forged_checkpoint_is_caught(copy: Project) -> None:
+    def forge(db: sqlite3.Connection) -> None:
+        (jws,) = db.execute("SELECT jws FROM checkpoints ORDER BY seq DESC LIMIT 1").fetchone()
+        header, payload, signature = jws.split(".")
+        db.execute(
+            "UPDATE checkpoints SET jws = ? WHERE jws = ?",
+            (f"{header}.{payload}.{signature[:-4]}AAAA", jws),
+        )
+
+    tamper(copy, forge)
+    code, report = verify(copy)
+    assert code == 1
+    assert report["problem"]["what"] == "checkpoint"
+    assert "does not verify" in report["problem"]["message"]

@@ -72,3 +72,36 @@ def test_a_forged_event_with_a_correct_hash_is_named_as_inserted() -> None:
     assert report.problem is not None
     assert (report.problem.what, report.problem.seq) == ("inserted", 5)
     assert "acknowledged" in report.problem.message
+
+
+def rehash(rows: list[EventRow]) -> list[EventRow]:
+    """What a careful forger does after editing: recompute every link and hash."""
+    out: list[EventRow] = []
+    prev = chain.GENESIS
+    for row in rows:
+        row = dataclasses.replace(row, prev_hash=prev)
+        row = dataclasses.replace(row, hash=recompute(row))
+        out.append(row)
+        prev = row.hash
+    return out
+
+
+def test_a_rewritten_and_rehashed_chain_is_caught_by_the_signed_checkpoints() -> None:
+    rows = build(30)
+    signed = {10: rows[9].hash, 20: rows[19].hash, 30: rows[29].hash}
+    assert verify(rows, signed).intact
+    forged = list(rows)
+    forged[14] = dataclasses.replace(forged[14], actor="someone else")
+    forged = rehash(forged)
+    assert verify(forged).intact  # consistent on its own...
+    report = verify(forged, signed)  # ...but not what the hub signed
+    assert report.problem is not None
+    assert (report.problem.what, report.problem.seq) == ("rewritten", 11)
+    assert "from 11 to 20" in report.problem.message
+
+
+def test_events_cut_off_the_end_are_caught_by_a_later_checkpoint() -> None:
+    rows = build(30)
+    report = verify(rows[:25], {20: rows[19].hash, 30: rows[29].hash})
+    assert report.problem is not None
+    assert (report.problem.what, report.problem.seq) == ("removed", 26)
