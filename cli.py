@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from adapters.sdk import AgencyClient, Credentials, HubError
-from adapters.tables import inbox_table, trace_table
+from adapters.tables import documents_table, inbox_table, trace_table
 from hub.config import DEFAULT_CONFIG, load_settings
 from hub.errors import ConfigError, LienthongError
 
@@ -280,6 +280,29 @@ async def cmd_trace(args: argparse.Namespace) -> int:
     async with _client(args) as client:
         trace = await client.trace(args.document_id)
     _print_json(trace) if args.json else print(trace_table(trace))
+    return EXIT_OK
+
+
+async def cmd_search(args: argparse.Namespace) -> int:
+    filters = {
+        key: getattr(args, key) or ""
+        for key in ("sender", "recipient", "state", "status", "since", "until", "q")
+    }
+    items: list[dict[str, Any]] = []
+    cursor = args.cursor
+    async with _client(args) as client:
+        while True:
+            page = await client.search(**filters, limit=str(args.limit), cursor=cursor)
+            items += page["items"]
+            cursor = page["next_cursor"] or ""
+            if not cursor or not args.all:
+                break
+    if args.json:
+        _print_json({"items": items, "next_cursor": cursor or None})
+        return EXIT_OK
+    print(documents_table(items))
+    if cursor:
+        print(f"\nmore: --all, or --cursor {cursor}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -1124,6 +1147,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--cert", metavar="PEM", help="signing certificate (default: the demo certificate)"
     )
+
+    p = add(
+        "search",
+        cmd_search,
+        "find documents you sent or received (auditors: every document)",
+        "Find documents, newest first, with GET /v1/documents. Filters combine. Times without "
+        "an offset are Vietnam time.",
+    )
+    _agency_options(p)
+    p.add_argument("--sender", metavar="CODE", help="sent by this agency")
+    p.add_argument("--recipient", metavar="CODE", help="sent to this agency")
+    p.add_argument(
+        "--state",
+        help="a recipient delivery in this transport state: queued, delivered, done, failed, "
+        "retrying, expired, dead",
+    )
+    p.add_argument("--status", metavar="CODE", help="a recipient's last status: 01 … 06, 15")
+    p.add_argument("--since", metavar="WHEN", help="received at or after (2026-11-01, ISO 8601)")
+    p.add_argument("--until", metavar="WHEN", help="received before")
+    p.add_argument("--q", metavar="WORDS", help="in the subject, DocumentId or số/ký hiệu")
+    p.add_argument("--limit", type=int, default=50, help="results per page (default 50)")
+    p.add_argument("--cursor", default="", help=argparse.SUPPRESS)
+    p.add_argument("--all", action="store_true", help="follow every page")
+    p.add_argument("--json", action="store_true", help="print JSON")
 
     p = add("trace", cmd_trace, "show who received a document, when, and what they did with it")
     p.add_argument("document_id", metavar="DOC_ID")

@@ -128,6 +128,13 @@ class HubClient:
             await self._json("POST", f"/v1/deliveries/{delivery_id}/ack", json_body=payload)
         )
 
+    async def search(self, **filters: str) -> dict[str, Any]:
+        """One page of ``GET /v1/documents``: ``sender``, ``recipient``, ``state``, ``status``,
+        ``since``, ``until``, ``q``, ``limit``, ``cursor`` (the ``next_cursor`` of the page
+        before)."""
+        params = {k: v for k, v in filters.items() if v}
+        return dict(await self._json("GET", "/v1/documents", params=params))
+
     async def trace(self, document_id: str) -> dict[str, Any]:
         return dict(await self._json("GET", f"/v1/documents/{document_id}/trace"))
 

@@ -122,6 +122,32 @@ def trace_table(trace: dict[str, Any]) -> str:
     return "\n".join(head) + recipients + "\n\n" + events
 
 
+def documents_table(items: Sequence[dict[str, Any]]) -> str:
+    if not items:
+        return "(no document found)"
+
+    def where(recipients: Sequence[dict[str, Any]]) -> str:
+        return ", ".join(
+            f"{r['recipient']} {r['transport']}" + (f"/{r['business']}" if r["business"] else "")
+            for r in recipients
+        )
+
+    return table(
+        ["document", "received (VN)", "from", "số/ký hiệu", "subject", "recipients"],
+        [
+            [
+                i["document_id"],
+                vn_time(i["received_at"]),
+                i["sender"],
+                i["code"],
+                i["subject"][:40],
+                where(i["recipients"])[:80],
+            ]
+            for i in items
+        ],
+    )
+
+
 def inbox_table(items: Sequence[dict[str, Any]]) -> str:
     if not items:
         return "(inbox empty)"

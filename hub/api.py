@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from hub import deliveries, intake, traces
+from hub import deliveries, intake, search, traces
 from hub.context import HubContext
 from hub.directory import Agency
 from hub.errors import AuthError, BadRequest, LienthongError, TooLarge
@@ -212,24 +212,34 @@ async def get_inbox(request: web.Request) -> web.Response:
 
 
 async def get_document(request: web.Request) -> web.Response:
-    caller = authenticate(request)
-    return _xml(
-        await deliveries.fetch_document(request.app[CONTEXT], caller, request.match_info["id"])
-    )
+    caller, ctx, ident = authenticate(request), request.app[CONTEXT], request.match_info["id"]
+    body = await deliveries.fetch_document(ctx, caller, ident)
+    await traces.record_auditor_access(ctx, caller, "document", {"document_id": ident})
+    return _xml(body)
 
 
 async def get_status(request: web.Request) -> web.Response:
-    caller = authenticate(request)
-    return _xml(
-        await deliveries.fetch_status(request.app[CONTEXT], caller, request.match_info["id"])
-    )
+    caller, ctx, ident = authenticate(request), request.app[CONTEXT], request.match_info["id"]
+    body = await deliveries.fetch_status(ctx, caller, ident)
+    await traces.record_auditor_access(ctx, caller, "status", {"status_id": ident})
+    return _xml(body)
 
 
 async def get_receipt(request: web.Request) -> web.Response:
-    caller = authenticate(request)
-    return _json(
-        await deliveries.fetch_receipt(request.app[CONTEXT], caller, request.match_info["id"])
+    caller, ctx, ident = authenticate(request), request.app[CONTEXT], request.match_info["id"]
+    answer = await deliveries.fetch_receipt(ctx, caller, ident)
+    await traces.record_auditor_access(ctx, caller, "receipt", {"receipt_id": ident})
+    return _json(answer)
+
+
+async def get_documents(request: web.Request) -> web.Response:
+    caller, ctx = authenticate(request), request.app[CONTEXT]
+    query = search.parse_query(request.query)
+    answer = await search.search(ctx, caller, query)
+    await traces.record_auditor_access(
+        ctx, caller, "search", {"query": query.as_dict(), "results": len(answer["items"])}
     )
+    return _json(answer)
 
 
 async def post_ack(request: web.Request) -> web.Response:
@@ -254,10 +264,10 @@ async def post_ack(request: web.Request) -> web.Response:
 
 
 async def get_trace(request: web.Request) -> web.Response:
-    caller = authenticate(request)
-    return _json(
-        await traces.document_trace(request.app[CONTEXT], caller, request.match_info["id"])
-    )
+    caller, ctx, ident = authenticate(request), request.app[CONTEXT], request.match_info["id"]
+    trace = await traces.document_trace(ctx, caller, ident)
+    await traces.record_auditor_access(ctx, caller, "trace", {"document_id": ident})
+    return _json(trace)
 
 
 async def get_agencies(request: web.Request) -> web.Response:
@@ -292,6 +302,7 @@ def create_app(ctx: HubContext, *, max_body_bytes: int) -> web.Application:
     app[MAX_BODY] = max_body_bytes
     app[OPENAPI] = resources.files("hub").joinpath("openapi.json").read_bytes()
     app.router.add_post("/v1/documents", post_document)
+    app.router.add_get("/v1/documents", get_documents)
     app.router.add_get("/v1/documents/{id}", get_document)
     app.router.add_get("/v1/documents/{id}/trace", get_trace)
     app.router.add_post("/v1/status", post_status)

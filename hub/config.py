@@ -72,6 +72,7 @@ class AgencyConfig:
     credential_sha256: str = ""  # hex SHA-256 of the credential the hub issued
     certificates: tuple[bytes, ...] = ()  # PEM, one or more (rotation with overlap)
     legacy_sha1: bool = False  # accept (weak) SHA-1 signatures from this agency, marked in traces
+    read_bodies: bool = False  # an auditor who may also download package bodies, not only traces
     max_attempts: int | None = None  # push retry limits; None: the [delivery] default
     max_age_seconds: int | None = None
 
@@ -506,6 +507,9 @@ def _agency(
     legacy_sha1 = r.boolean("legacy_sha1", var("legacy_sha1"), False)
     if legacy_sha1 and role != "agency":
         raise r._fail("legacy_sha1", "only an agency signs packages")
+    read_bodies = r.boolean("read_bodies", var("read_bodies"), False)
+    if read_bodies and role != "auditor":
+        raise r._fail("read_bodies", "is a right of auditor accounts")
 
     def optional(key: str) -> int | None:
         present = key in entry or var(key) in env
@@ -516,6 +520,7 @@ def _agency(
         max_age_seconds=optional("max_age_seconds"),
         code=code,
         legacy_sha1=legacy_sha1,
+        read_bodies=read_bodies,
         name=r.string("name", var("name")),
         role=role,  # checked against ROLES above
         parent=r.string("parent", var("parent"), ""),

@@ -11,7 +11,7 @@ from sqlalchemy import ColumnElement, Select, func, or_, select
 from hub import receipts
 from hub.context import HubContext
 from hub.directory import Agency
-from hub.errors import BadRequest, NotFound
+from hub.errors import BadRequest, Forbidden, NotFound
 from hub.states import PENDING, AckResult, Transport, on_ack, on_download
 from tracking.models import Blob, Delivery, Document, Receipt, StatusRecord, utcnow
 from tracking.store import append_event
@@ -184,6 +184,15 @@ async def _mark_downloaded(ctx: HubContext, delivery: Delivery, actor: str) -> N
         )
 
 
+def _require_body_right(auditor: Agency) -> None:
+    if not auditor.read_bodies:
+        raise Forbidden(
+            f"{auditor.code} is an auditor account without the right to read package bodies: "
+            "it reads every trace (GET /v1/documents/{id}/trace), not the documents themselves. "
+            "The hub's operators grant that right with read_bodies = true in agencies.toml."
+        )
+
+
 def _not_found(what: str, ident: str) -> NotFound:
     # Same answer for "does not exist" and "not yours": ids are not an oracle.
     return NotFound(f"No {what} {ident} is visible to you.")
@@ -210,6 +219,8 @@ async def fetch_document(ctx: HubContext, caller: Agency, document_id: str) -> b
                 raise _not_found("document", document_id)
         elif caller.role == "admin":
             raise _not_found("document", document_id)
+        elif caller.role == "auditor":
+            _require_body_right(caller)
         blob = await session.get(Blob, doc.package_sha256)
         assert blob is not None
         data = blob.data
@@ -227,6 +238,8 @@ async def fetch_status(ctx: HubContext, caller: Agency, status_id: str) -> bytes
         )
         if record is None or not allowed:
             raise _not_found("status package", status_id)
+        if caller.role == "auditor":
+            _require_body_right(caller)
         blob = await session.get(Blob, record.package_sha256)
         assert blob is not None
         data = blob.data

@@ -33,6 +33,8 @@ class Agency:
     certificates: tuple[x509.Certificate, ...] = ()
     credential_sha256: str = ""
     legacy_sha1: bool = False
+    read_bodies: bool = False
+    """An auditor who may download package bodies too (auditors read every trace regardless)."""
     """SHA-1 signatures are accepted from this agency (and marked weak in the trace)."""
     max_attempts: int | None = None
     max_age_seconds: int | None = None
@@ -106,6 +108,7 @@ class Directory:
                     certificates=tuple(certs),
                     credential_sha256=c.credential_sha256,
                     legacy_sha1=c.legacy_sha1,
+                    read_bodies=c.read_bodies,
                     max_attempts=c.max_attempts,
                     max_age_seconds=c.max_age_seconds,
                 )

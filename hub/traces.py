@@ -11,6 +11,22 @@ from hub.context import HubContext
 from hub.directory import Agency
 from hub.errors import NotFound
 from tracking.models import Delivery, Document, TraceEvent
+from tracking.store import append_event
+
+# A recipient is finished with a document once it reported 06, rejected it (02), or agreed to its
+# recall (15): no further status is expected from it.
+_CLOSED = ("06", "02", "15")
+_SETTLED = ("done", "failed")
+
+
+def summary(recipients: list[dict[str, Any]]) -> dict[str, Any]:
+    """What the sender asks first: who has not acknowledged the document yet, who has not
+    finished with it."""
+    return {
+        "recipients": len(recipients),
+        "not_acknowledged": [r["recipient"] for r in recipients if r["transport"] not in _SETTLED],
+        "not_finished": [r["recipient"] for r in recipients if r["business"] not in _CLOSED],
+    }
 
 
 async def document_trace(ctx: HubContext, caller: Agency, document_id: str) -> dict[str, Any]:
@@ -70,6 +86,7 @@ async def document_trace(ctx: HubContext, caller: Agency, document_id: str) -> d
                 }
             )
     return {
+        "summary": summary(recipients),
         "document": {
             "document_id": doc.id,
             "sender": doc.sender_code,
@@ -83,3 +100,17 @@ async def document_trace(ctx: HubContext, caller: Agency, document_id: str) -> d
         "recipients": recipients,
         "events": out_events,
     }
+
+
+async def record_auditor_access(
+    ctx: HubContext, caller: Agency, what: str, detail: dict[str, Any]
+) -> None:
+    """Every auditor read is itself an event of the audit chain: who looked at what, and when.
+
+    The event names the document in its detail only, not as the event's ``document_id``: the
+    document's own trace, which its sender and recipients read, does not show who audited it.
+    """
+    if caller.role != "auditor":
+        return
+    async with ctx.store.write() as session:
+        await append_event(session, "audit_access", caller.code, detail={"what": what, **detail})

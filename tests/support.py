@@ -79,7 +79,8 @@ HOAN_KIEM = "000.00.32.H26"
 PHUC_XA = "000.01.31.H26"
 TRUC_BACH = "000.02.31.H26"
 GOV_OFFICE = "000.00.00.G22"
-AUDITOR = "thanhtra.hanoi"
+AUDITOR = "thanhtra.hanoi"  # an auditor granted the right to read package bodies
+TRACE_AUDITOR = "giamsat.hanoi"  # an auditor who reads traces only
 ADMIN = "vanhanh.lienthong"
 AGENCIES = (CITY, DEPT, BA_DINH, HOAN_KIEM, PHUC_XA, TRUC_BACH, GOV_OFFICE)
 
@@ -123,7 +124,8 @@ class World:
     def directory(self) -> Directory:
         agencies = []
         for code, account in self.accounts.items():
-            role = "auditor" if code == AUDITOR else "admin" if code == ADMIN else "agency"
+            auditor = code in (AUDITOR, TRACE_AUDITOR)
+            role = "auditor" if auditor else "admin" if code == ADMIN else "agency"
             agencies.append(
                 Agency(
                     code=code,
@@ -131,6 +133,7 @@ class World:
                     role=role,  # type: ignore[arg-type]
                     certificates=(account.issued.certificate,) if account.issued else (),
                     credential_sha256=credential_digest(account.token),
+                    read_bodies=code == AUDITOR,
                 )
             )
         return Directory(agencies)
@@ -142,7 +145,7 @@ def make_world() -> World:
     for code in AGENCIES:
         issued = issue_agency_certificate(world.ca, code=code, name=f"Agency {code}")
         world.accounts[code] = Account(code, secrets.token_urlsafe(32), issued)
-    for code in (AUDITOR, ADMIN):
+    for code in (AUDITOR, TRACE_AUDITOR, ADMIN):
         world.accounts[code] = Account(code, secrets.token_urlsafe(32))
     return world
 
