@@ -51,6 +51,7 @@ __all__ = [
     "ReceiptSigner",
     "VerifiedReceipt",
     "receipt_time",
+    "verify_jws",
     "verify_receipt",
 ]
 
@@ -134,6 +135,11 @@ class ReceiptSigner:
     def sign(self, payload: Mapping[str, Any]) -> str:
         """The compact JWS of *payload* (a receipt as described in the module doc)."""
         _check_payload(payload)
+        return self.sign_jws(payload)
+
+    def sign_jws(self, payload: Mapping[str, Any]) -> str:
+        """The compact JWS of any JSON object, with this header: the receipts' signature
+        without their payload rules, for other statements the hub signs (``signing.push``)."""
         signing_input = f"{_b64(_canonical(self.header))}.{_b64(_canonical(payload))}".encode()
         if isinstance(self.key, rsa.RSAPrivateKey):
             signature = self.key.sign(signing_input, padding.PKCS1v15(), hashes.SHA256())
@@ -157,6 +163,26 @@ class VerifiedReceipt:
 
 def verify_receipt(jws: str, certificate: x509.Certificate) -> VerifiedReceipt:
     """Check a receipt with the hub's *certificate* alone; :class:`ReceiptError` says why not."""
+    header, payload = verify_jws(jws, certificate)
+    try:
+        _check_payload(payload)
+    except ValueError as exc:
+        raise ReceiptError(f"signed, but not a receipt: {exc}") from exc
+    issued = _time(payload["issued_at"])
+    if not certificate.not_valid_before_utc <= issued <= certificate.not_valid_after_utc:
+        raise ReceiptError(
+            f"issued {payload['issued_at']}, outside the hub certificate's validity "
+            f"({certificate.not_valid_before_utc.isoformat()} to "
+            f"{certificate.not_valid_after_utc.isoformat()})"
+        )
+    return VerifiedReceipt(payload, header, certificate)
+
+
+def verify_jws(jws: str, certificate: x509.Certificate) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The header and payload of a compact JWS the hub signed with *certificate*'s key; the
+    algorithm must be the one that key signs, and the header may name no other certificate.
+    Says nothing about what the payload means: :func:`verify_receipt` and
+    ``signing.push.verify_request`` check that."""
     parts = jws.strip().split(".")
     if len(parts) != 3:
         raise ReceiptError(f"not a compact JWS: expected 3 dot-separated parts, found {len(parts)}")
@@ -191,21 +217,10 @@ def verify_receipt(jws: str, certificate: x509.Certificate) -> VerifiedReceipt:
             public.verify(encode_dss_signature(r, s), signing_input, ec.ECDSA(digest()))
     except InvalidSignature:
         raise ReceiptError(
-            "the signature does not verify with the hub certificate: the receipt was changed "
+            "the signature does not verify with the hub certificate: it was changed "
             "or not signed by this hub"
         ) from None
-    try:
-        _check_payload(payload)
-    except ValueError as exc:
-        raise ReceiptError(f"signed, but not a receipt: {exc}") from exc
-    issued = _time(payload["issued_at"])
-    if not certificate.not_valid_before_utc <= issued <= certificate.not_valid_after_utc:
-        raise ReceiptError(
-            f"issued {payload['issued_at']}, outside the hub certificate's validity "
-            f"({certificate.not_valid_before_utc.isoformat()} to "
-            f"{certificate.not_valid_after_utc.isoformat()})"
-        )
-    return VerifiedReceipt(payload, header, certificate)
+    return header, payload
 
 
 def _json(data: bytes, what: str) -> dict[str, Any]:
