@@ -17,7 +17,9 @@ from hub.api import create_app
 from hub.config import Settings
 from hub.context import HubContext
 from hub.directory import Directory, sync_directory
+from hub.dispatcher import Dispatcher, start_dispatcher
 from hub.errors import ConfigError
+from hub.expiry import add_expiry_job
 from signing.keyfiles import load_hub_identity
 from signing.pki import fingerprint, load_certificates
 from signing.receipts import ReceiptSigner
@@ -34,10 +36,13 @@ class RunningHub:
     runner: web.AppRunner
     url: str
     scheduler: AsyncIOScheduler | None = None
+    dispatcher: Dispatcher | None = None
 
     async def close(self) -> None:
         if self.scheduler is not None and self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+        if self.dispatcher is not None:
+            await self.dispatcher.stop()
         await self.runner.cleanup()
         await self.context.store.close()
 
@@ -199,10 +204,14 @@ async def start(settings: Settings, *, port: int | None = None) -> RunningHub:
             f"cannot listen on {settings.listen_host}:{settings.listen_port}: {exc.strerror} "
             "(set LIENTHONG_HUB_LISTEN=HOST:PORT to use another address)",
         ) from exc
-    scheduler = None
+    # One clock for the periodic jobs (CRL refresh, expiry); their state is elsewhere.
     if context.trust.crl_sources:
         scheduler = crl_scheduler(context.trust, settings.crl_refresh_seconds)
-        scheduler.start()
+    else:
+        scheduler = AsyncIOScheduler(event_loop=asyncio.get_running_loop())
+    add_expiry_job(scheduler, context)
+    scheduler.start()
+    dispatcher = start_dispatcher(context)
     server = site._server
     sockets = getattr(server, "sockets", None) or []
     bound_port = sockets[0].getsockname()[1] if sockets else settings.listen_port
@@ -211,4 +220,4 @@ async def start(settings: Settings, *, port: int | None = None) -> RunningHub:
         "hub serving",
         extra={"url": url, "hub": settings.hub_id, "agencies": len(context.directory)},
     )
-    return RunningHub(context, runner, url, scheduler)
+    return RunningHub(context, runner, url, scheduler, dispatcher)
