@@ -157,16 +157,26 @@ def _require_existing_sqlite(settings: Settings) -> None:
         raise _upgrade_first(settings, "none (no database file yet)")
 
 
-async def open_context(settings: Settings) -> HubContext:
-    receipts = _hub_identity(settings)
-    trust = trust_store(settings)
-    directory = Directory.from_config(settings.agencies, str(settings.agencies_path))
+async def open_store(settings: Settings) -> Store:
+    """The hub's database, refused unless it exists and is at this version's schema."""
     _require_existing_sqlite(settings)
     store = Store.open(settings.database_url)
     try:
         current = await current_revision(store.engine)
         if current != head_revision():
             raise _upgrade_first(settings, current or "none")
+    except BaseException:
+        await store.close()
+        raise
+    return store
+
+
+async def open_context(settings: Settings) -> HubContext:
+    receipts = _hub_identity(settings)
+    trust = trust_store(settings)
+    directory = Directory.from_config(settings.agencies, str(settings.agencies_path))
+    store = await open_store(settings)
+    try:
         async with store.write() as session:
             await sync_directory(session, directory)
     except BaseException:
