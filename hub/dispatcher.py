@@ -307,7 +307,7 @@ class Dispatcher:
                     }
                     await _event(session, "dead", delivery, {**alert, "alert": True})
                     notice = await notices.tell_sender(
-                        ctx, session, delivery, _why_dead(outcome, decision, claim.attempt), now
+                        ctx, session, delivery, _why_dead(outcome, decision), now
                     )
                 else:
                     delivery.state = on_push(Transport(delivery.state), PushResult.RETRY)
@@ -322,10 +322,10 @@ class Dispatcher:
                 ctx.outbox.ring()
 
 
-def _why_dead(outcome: Outcome, decision: GiveUp, attempts: int) -> str:
+def _why_dead(outcome: Outcome, decision: GiveUp) -> str:
     if outcome.permanent:
         return f"its system refused it ({outcome.detail})"
-    return f"no success after {attempts} attempts, {decision.reason}; last: {outcome.detail}"
+    return f"its system did not take it, {decision.reason}; last error: {outcome.detail}"
 
 
 async def _event(session: Any, kind: str, delivery: Delivery, detail: dict[str, Any]) -> None:
