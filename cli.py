@@ -436,7 +436,7 @@ def _delivery_rows(items: list[dict[str, Any]]) -> str:
 
 
 async def cmd_deliveries_list(args: argparse.Namespace) -> int:
-    from hub import operator
+    from hub import operations
     from hub.states import Transport
 
     if args.state is not None and args.state not in {t.value for t in Transport}:
@@ -447,7 +447,7 @@ async def cmd_deliveries_list(args: argparse.Namespace) -> int:
         return EXIT_USAGE
 
     async def action(ctx: Any) -> int:
-        items = await operator.list_deliveries(
+        items = await operations.list_deliveries(
             ctx, agency=args.agency, state=args.state, limit=args.limit
         )
         if args.json:
@@ -464,7 +464,7 @@ async def cmd_deliveries_list(args: argparse.Namespace) -> int:
 async def cmd_deliveries_resend(args: argparse.Namespace) -> int:
     import getpass
 
-    from hub import operator
+    from hub import operations
 
     if bool(args.id) == bool(args.failed):
         print(
@@ -485,10 +485,10 @@ async def cmd_deliveries_resend(args: argparse.Namespace) -> int:
                     file=sys.stderr,
                 )
                 return EXIT_USAGE
-            items = await operator.resend_undelivered(ctx, args.agency, by)
+            items = await operations.resend_undelivered(ctx, args.agency, by)
         else:
             try:
-                items = [await operator.resend(ctx, args.id, by)]
+                items = [await operations.resend(ctx, args.id, by)]
             except LienthongError as exc:
                 print(f"lienthong deliveries resend: {exc.code}: {exc.detail}", file=sys.stderr)
                 return EXIT_INVALID

@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from hub import deliveries, intake, operator, traces
+from hub import deliveries, intake, operations, traces
 from hub.context import HubContext
 from hub.directory import Agency
 from hub.errors import AuthError, BadRequest, Forbidden, LienthongError, TooLarge
@@ -253,11 +253,11 @@ async def post_ack(request: web.Request) -> web.Response:
 
 
 async def post_resend(request: web.Request) -> web.Response:
-    """An operator sends a delivery again (``hub.operator``): admin accounts only."""
+    """An operator sends a delivery again (``hub.operations``): admin accounts only."""
     caller = authenticate(request)
     if caller.role != "admin":
         raise Forbidden(f"{caller.code} is an {caller.role} account; only admins resend.")
-    answer = await operator.resend(
+    answer = await operations.resend(
         request.app[CONTEXT], request.match_info["id"], caller.code, via="api"
     )
     return _json(answer)

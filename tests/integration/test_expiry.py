@@ -102,3 +102,25 @@ async def test_expiry_off(hub: Hub) -> None:
     hub.ctx.delivery = dataclasses.replace(hub.ctx.delivery, expire_after_seconds=0)
     await hub.send(document(CITY, (BA_DINH,)))
     assert await expire_overdue(hub.ctx, utcnow() + 100 * WEEK) == 0
+
+
+async def test_the_hub_runs_expiry_on_its_clock(hub: Hub) -> None:
+    import asyncio
+
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+    from hub.expiry import add_expiry_job
+
+    scheduler = AsyncIOScheduler(event_loop=asyncio.get_running_loop())
+    add_expiry_job(scheduler, hub.ctx)
+    (job,) = scheduler.get_jobs()
+    assert job.id == "delivery-expiry" and job.args == (hub.ctx,)
+    assert job.trigger.interval == dt.timedelta(seconds=60)
+    hub.ctx.delivery = dataclasses.replace(hub.ctx.delivery, expire_after_seconds=30)
+    quick = AsyncIOScheduler(event_loop=asyncio.get_running_loop())
+    add_expiry_job(quick, hub.ctx)
+    assert quick.get_jobs()[0].trigger.interval == dt.timedelta(seconds=3)
+    hub.ctx.delivery = dataclasses.replace(hub.ctx.delivery, expire_after_seconds=0)
+    off = AsyncIOScheduler(event_loop=asyncio.get_running_loop())
+    add_expiry_job(off, hub.ctx)
+    assert off.get_jobs() == []
