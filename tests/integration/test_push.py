@@ -498,3 +498,38 @@ async def test_a_failed_pull_delivery_comes_back_to_the_inbox_when_resent(hub: H
         f"/v1/deliveries/{delivery_id}/ack", json={"result": "done"}, headers=hub.as_(BA_DINH)
     )
     assert (await ack.json())["state"] == "done"
+
+
+async def test_another_channel_plugs_in_by_delivery_mode(hub: Hub) -> None:
+    """What a peer-hub channel does: register under its mode; the loop is unchanged."""
+    from hub.dispatcher import Channels
+    from hub.outbound import Outcome, Outgoing
+
+    class Peer:
+        def __init__(self) -> None:
+            self.sent: list[Outgoing] = []
+
+        async def send(self, outgoing: Outgoing) -> Outcome:
+            self.sent.append(outgoing)
+            return Outcome(delivered=True, detail="accepted", answer={"document_id": "far-1"})
+
+    agencies = [
+        dataclasses.replace(a, delivery="peer") if a.code == BA_DINH else a  # type: ignore[arg-type]
+        for a in hub.ctx.directory
+    ]
+    hub.ctx.directory = Directory(agencies)
+    peer = Peer()
+    channels = Channels()
+    channels.register("peer", peer, how="forwarded")
+    dispatcher = Dispatcher(hub.ctx, channels)
+    body = signed_document(hub.world, document(CITY, (BA_DINH,)))
+    answer = await (await hub.http.post("/v1/documents", data=body, headers=hub.as_(CITY))).json()
+    delivery_id = answer["deliveries"][0]["delivery_id"]
+    assert await dispatcher.run_once() == 1
+    (outgoing,) = peer.sent
+    assert outgoing.body == body and outgoing.delivery_id == delivery_id
+    assert outgoing.recipient == BA_DINH and outgoing.kind == "document"
+    (delivered,) = [d for k, _, d in await delivery_events(hub, delivery_id) if k == "delivered"]
+    assert delivered["how"] == "forwarded" and delivered["channel"] == "peer"
+    assert delivered["far_side"] == {"document_id": "far-1"}
+    assert await dispatcher.run_once() == 0
