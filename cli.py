@@ -1,9 +1,9 @@
 """lienthong: the command line, and the composition root.
 
 This is the only module that wires the parts together and configures logging. Server commands
-(serve, db upgrade, demo, agencies list, validate) read the hub's configuration; agency commands
-(send, inbox, fetch, attachments, ack, status, trace) talk to a running hub over HTTP, as an
-agency would.
+(serve, db upgrade, deliveries, demo, agencies list, validate) read the hub's configuration;
+agency commands (send, inbox, fetch, attachments, ack, status, trace) talk to a running hub over
+HTTP, as an agency would.
 """
 
 from __future__ import annotations
@@ -489,6 +489,119 @@ def cmd_agencies_list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+async def _operate(
+    args: argparse.Namespace, action: Callable[[Any], Coroutine[Any, Any, int]]
+) -> int:
+    """Run *action* on a context over the hub's own database (no server, no keys): what the
+    operator commands share. A running hub sees the changes at its next poll."""
+    from hub.context import HubContext
+    from hub.directory import Directory
+    from hub.server import open_store
+
+    settings = load_settings(_config_path(args))
+    store = await open_store(settings)
+    try:
+        ctx = HubContext(
+            hub_id=settings.hub_id,
+            store=store,
+            directory=Directory.from_config(settings.agencies, str(settings.agencies_path)),
+            delivery=settings.delivery,
+        )
+        return await action(ctx)
+    finally:
+        await store.close()
+
+
+def _delivery_rows(items: list[dict[str, Any]]) -> str:
+    from adapters.tables import table
+
+    return table(
+        ["delivery", "kind", "recipient", "state", "attempts", "queued at", "last error"],
+        [
+            [
+                i["delivery_id"],
+                i["kind"],
+                i["recipient"],
+                i["state"],
+                str(i["attempts"]),
+                i["created_at"][:19],
+                i["last_error"] or "-",
+            ]
+            for i in items
+        ],
+    )
+
+
+async def cmd_deliveries_list(args: argparse.Namespace) -> int:
+    from hub import operations
+    from hub.states import Transport
+
+    if args.state is not None and args.state not in {t.value for t in Transport}:
+        states = ", ".join(t.value for t in Transport)
+        print(
+            f"lienthong deliveries list: {args.state!r} is not a state ({states})", file=sys.stderr
+        )
+        return EXIT_USAGE
+
+    async def action(ctx: Any) -> int:
+        items = await operations.list_deliveries(
+            ctx, agency=args.agency, state=args.state, limit=args.limit
+        )
+        if args.json:
+            _print_json(items)
+        elif items:
+            print(_delivery_rows(items))
+        else:
+            print("no deliveries match")
+        return EXIT_OK
+
+    return await _operate(args, action)
+
+
+async def cmd_deliveries_resend(args: argparse.Namespace) -> int:
+    import getpass
+
+    from hub import operations
+
+    if bool(args.id) == bool(args.failed):
+        print(
+            "lienthong deliveries resend: give a delivery ID, or --failed --agency CODE",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    if args.failed and not args.agency:
+        print("lienthong deliveries resend: --failed needs --agency CODE", file=sys.stderr)
+        return EXIT_USAGE
+    by = args.by or getpass.getuser()
+
+    async def action(ctx: Any) -> int:
+        if args.failed:
+            if ctx.directory.get(args.agency) is None:
+                print(
+                    f"lienthong deliveries resend: {args.agency} is not in the directory",
+                    file=sys.stderr,
+                )
+                return EXIT_USAGE
+            items = await operations.resend_undelivered(ctx, args.agency, by)
+        else:
+            try:
+                items = [await operations.resend(ctx, args.id, by)]
+            except LienthongError as exc:
+                print(f"lienthong deliveries resend: {exc.code}: {exc.detail}", file=sys.stderr)
+                return EXIT_INVALID
+        if args.json:
+            _print_json(items)
+            return EXIT_OK
+        for item in items:
+            how = "pushed again" if item["next_attempt_at"] else "back in its inbox"
+            print(f"resent {item['delivery_id']} to {item['recipient']} ({item['kind']}): {how}")
+        if not items:
+            print(f"no dead, failed or expired deliveries to {args.agency}")
+        return EXIT_OK
+
+    return await _operate(args, action)
+
+
 async def _serve_until_stopped(running: Any) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -907,6 +1020,49 @@ def build_parser() -> argparse.ArgumentParser:
     )
     av.add_argument("--json", action="store_true", help="print the report as JSON")
     av.set_defaults(func=cmd_audit_verify)
+
+    dl = add(
+        "deliveries",
+        lambda _a: EXIT_USAGE,
+        "find deliveries and send them again (operators, on the hub's database)",
+        "Operator commands on the hub's database (the configuration from --config, as for "
+        "serve): list deliveries, and send dead, failed or expired ones again under the same "
+        "delivery id. They work whether the hub runs or not; a running hub picks the change "
+        "up within a second.",
+    )
+    dl_sub = dl.add_subparsers(dest="deliveries_command", metavar="ACTION", required=True)
+    p = dl_sub.add_parser(
+        "list",
+        help="list deliveries, newest first",
+        description="List deliveries, newest first: id, kind, recipient, transport state, push "
+        "attempts, when queued, the last push error.",
+    )
+    p.add_argument("--agency", metavar="CODE", help="only deliveries to this recipient")
+    p.add_argument(
+        "--state", metavar="STATE", help="only in this state (queued, retrying, dead, …)"
+    )
+    p.add_argument("--limit", type=int, default=100, help="at most this many (default 100)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_deliveries_list)
+    p = dl_sub.add_parser(
+        "resend",
+        help="send a delivery again under the same id (ID, or --failed --agency CODE)",
+        description="Put a delivery back to queued under the same delivery id, its attempts "
+        "reset: a push recipient gets it pushed again, a pull recipient sees it in its inbox "
+        "again. ID resends one delivery (any state but done); --failed --agency CODE resends "
+        "every dead, failed or expired delivery to that agency. Each resend is recorded in the "
+        "trace (a resent event naming the operator).",
+    )
+    p.add_argument("id", metavar="ID", nargs="?", help="the delivery id")
+    p.add_argument(
+        "--failed", action="store_true", help="every dead, failed or expired delivery of --agency"
+    )
+    p.add_argument("--agency", metavar="CODE", help="the recipient, with --failed")
+    p.add_argument(
+        "--by", metavar="NAME", help="the operator named in the trace (default: your user name)"
+    )
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_deliveries_resend)
 
     ag = add("agencies", lambda _a: EXIT_USAGE, "the agency directory")
     ag_sub = ag.add_subparsers(dest="agencies_command", metavar="ACTION", required=True)

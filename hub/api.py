@@ -15,10 +15,10 @@ from typing import Any
 
 from aiohttp import web
 
-from hub import deliveries, intake, search, traces
+from hub import deliveries, intake, operations, search, traces
 from hub.context import HubContext
 from hub.directory import Agency
-from hub.errors import AuthError, BadRequest, LienthongError, TooLarge
+from hub.errors import AuthError, BadRequest, Forbidden, LienthongError, TooLarge
 
 log = logging.getLogger(__name__)
 
@@ -263,6 +263,17 @@ async def post_ack(request: web.Request) -> web.Response:
     return _json(answer)
 
 
+async def post_resend(request: web.Request) -> web.Response:
+    """An operator sends a delivery again (``hub.operations``): admin accounts only."""
+    caller = authenticate(request)
+    if caller.role != "admin":
+        raise Forbidden(f"{caller.code} is an {caller.role} account; only admins resend.")
+    answer = await operations.resend(
+        request.app[CONTEXT], request.match_info["id"], caller.code, via="api"
+    )
+    return _json(answer)
+
+
 async def get_trace(request: web.Request) -> web.Response:
     caller, ctx, ident = authenticate(request), request.app[CONTEXT], request.match_info["id"]
     trace = await traces.document_trace(ctx, caller, ident)
@@ -310,6 +321,7 @@ def create_app(ctx: HubContext, *, max_body_bytes: int) -> web.Application:
     app.router.add_post("/v1/validate", post_validate)
     app.router.add_get("/v1/inbox", get_inbox)
     app.router.add_post("/v1/deliveries/{id}/ack", post_ack)
+    app.router.add_post("/v1/deliveries/{id}/resend", post_resend)
     app.router.add_get("/v1/receipts/{id}", get_receipt)
     app.router.add_get("/v1/agencies", get_agencies)
     app.router.add_get("/v1/openapi.json", get_openapi)

@@ -10,7 +10,8 @@ from hub.config import DeliverySettings
 from hub.directory import Agency, Directory
 from hub.edxml.schema import ValidationPolicy
 from hub.errors import LienthongError
-from hub.notify import InboxNotifier
+from hub.notify import Doorbell, InboxNotifier
+from hub.outbound import PULL, first_attempt_at
 from hub.retry import RetryPolicy
 from signing.receipts import ReceiptSigner
 from signing.trust import TrustStore
@@ -30,6 +31,9 @@ class HubContext:
     policy: SignaturePolicy = field(default_factory=SignaturePolicy)
     validation: ValidationPolicy = field(default_factory=ValidationPolicy)
     notifier: InboxNotifier = field(default_factory=InboxNotifier)
+    # Rung when a delivery the hub sends itself (push, a peer hub) is queued: wakes the
+    # dispatcher (hub.dispatcher) instead of waiting for its next poll.
+    outbox: Doorbell = field(default_factory=Doorbell)
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
     # The safe defaults: a trust store without anchors refuses every certificate, and without a
     # receipt signer the hub accepts nothing (it could not prove what it received).
@@ -51,6 +55,11 @@ class HubContext:
             base_delay=dt.timedelta(milliseconds=d.retry_base_ms),
             max_delay=dt.timedelta(seconds=d.retry_max_delay_seconds),
         )
+
+    def first_attempt_at(self, recipient: str, queued_at: dt.datetime) -> dt.datetime | None:
+        """``next_attempt_at`` of a delivery queued now for *recipient* (by its delivery mode)."""
+        agency = self.directory.get(recipient)
+        return first_attempt_at(agency.delivery if agency is not None else PULL, queued_at)
 
     @property
     def receipt_signer(self) -> ReceiptSigner:

@@ -39,6 +39,12 @@ def _item(
         "edxml_document_id": doc.edxml_document_id,
         "subject": doc.subject,
     }
+    if delivery.kind == "notice":
+        # The hub's own message to a sender: what became of a package it sent (hub.notices).
+        item["reason"] = delivery.note or ""
+        item["href"] = f"/v1/documents/{doc.id}/trace"
+        item["package_sha256"] = doc.package_sha256
+        return item
     if delivery.note:
         item["note"] = delivery.note
     if receipt is not None:
@@ -55,6 +61,10 @@ def _item(
         item["reporter"] = status.reporter_code
         item["package_sha256"] = status.package_sha256
     return item
+
+
+# What the inbox shows of one delivery; also the body the hub pushes for a notice.
+inbox_item = _item
 
 
 def _inbox_query(caller: Agency) -> Select[Delivery, Document, StatusRecord, Receipt]:
@@ -324,4 +334,6 @@ async def acknowledge(
             answer["state"] = delivery.state
     if notify:
         ctx.notifier.notify(notify)  # the sender's long poll: a receipt arrived
+        if ctx.first_attempt_at(notify, utcnow()) is not None:
+            ctx.outbox.ring()  # the sender takes its receipts by push
     return answer

@@ -330,6 +330,7 @@ async def accept_document(ctx: HubContext, caller: Agency, body: bytes) -> dict[
                 state=T.QUEUED,
                 note=recipient.note,
                 created_at=now,
+                next_attempt_at=ctx.first_attempt_at(recipient.agency.code, now),
                 attempts=0,
                 recall_pending=False,
             )
@@ -365,6 +366,8 @@ async def accept_document(ctx: HubContext, caller: Agency, body: bytes) -> dict[
             )
     for recipient in recipients:
         ctx.notifier.notify(recipient.agency.code)
+    if any(d.next_attempt_at is not None for d in deliveries):
+        ctx.outbox.ring()
     log.info(
         "document accepted",
         extra={"document_id": doc.id, "sender": caller.code, "recipients": len(recipients)},
@@ -488,6 +491,7 @@ async def accept_status(ctx: HubContext, caller: Agency, body: bytes) -> dict[st
             priority=doc.priority,
             state=T.QUEUED,
             created_at=now,
+            next_attempt_at=ctx.first_attempt_at(route_to, now),
             attempts=0,
             recall_pending=False,
         )
@@ -521,6 +525,8 @@ async def accept_status(ctx: HubContext, caller: Agency, body: bytes) -> dict[st
             },
         )
     ctx.notifier.notify(route_to)
+    if delivery.next_attempt_at is not None:
+        ctx.outbox.ring()
     return _status_answer(record, delivery.id, duplicate=False)
 
 

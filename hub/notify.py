@@ -32,3 +32,25 @@ class InboxNotifier:
         except TimeoutError:
             return False
         return True
+
+
+class Doorbell:
+    """Wakes the one task that sends deliveries out (the dispatcher) as soon as there may be
+    work for it. A ring while nobody waits is kept until the next wait, so none is lost."""
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+
+    def ring(self) -> None:
+        self._event.set()
+
+    async def wait(self, seconds: float) -> bool:
+        """True when rung (now or since the last wait), False when *seconds* passed first."""
+        try:
+            async with asyncio.timeout(max(seconds, 0)):
+                await self._event.wait()
+        except TimeoutError:
+            return False
+        finally:
+            self._event.clear()
+        return True

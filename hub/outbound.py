@@ -6,8 +6,11 @@ change with the recipient's :class:`hub.retry.RetryPolicy`.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+PULL = "pull"  # the one delivery mode without a channel: the recipient fetches from its inbox
 
 
 @dataclass(frozen=True)
@@ -43,3 +46,11 @@ class Outcome:
 
 class Channel(Protocol):
     async def send(self, outgoing: Outgoing) -> Outcome: ...
+
+
+def first_attempt_at(mode: str, queued_at: dt.datetime) -> dt.datetime | None:
+    """When the dispatcher first tries a new delivery to a recipient of delivery *mode*: at
+    once for anything the hub carries out itself (push, a peer hub), never for a recipient that
+    pulls. Every place that queues a delivery sets ``next_attempt_at`` with this, so the
+    dispatcher's look-up is one range of ``ix_deliveries_due``."""
+    return None if mode == PULL else queued_at

@@ -128,6 +128,7 @@ async def issue_delivery_receipt(
         priority=doc.priority,
         state=Transport.QUEUED,
         created_at=at,
+        next_attempt_at=ctx.first_attempt_at(doc.sender_code, at),
         attempts=0,
         recall_pending=False,
     )

@@ -20,7 +20,9 @@ from hub.checkpoints import make_checkpoint
 from hub.config import Settings
 from hub.context import HubContext
 from hub.directory import Directory, sync_directory
+from hub.dispatcher import Dispatcher, start_dispatcher
 from hub.errors import ConfigError
+from hub.expiry import add_expiry_job
 from signing.keyfiles import load_hub_identity
 from signing.pki import fingerprint, load_certificates
 from signing.receipts import ReceiptSigner
@@ -37,10 +39,13 @@ class RunningHub:
     runner: web.AppRunner
     url: str
     scheduler: AsyncIOScheduler | None = None
+    dispatcher: Dispatcher | None = None
 
     async def close(self) -> None:
         if self.scheduler is not None and self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+        if self.dispatcher is not None:
+            await self.dispatcher.stop()
         await self.runner.cleanup()
         try:
             # A clean stop leaves the whole chain covered by a signed checkpoint.
@@ -150,11 +155,12 @@ def crl_scheduler(
 
 
 def hub_scheduler(context: HubContext, settings: Settings) -> AsyncIOScheduler:
-    """The hub's clock: CRL refreshes and audit checkpoints. The jobs keep no state of their
-    own (the trust store and the database do), so a missed run is simply the next one."""
+    """The hub's clock: CRL refreshes, expiry and audit checkpoints. The jobs keep no state of
+    their own (the trust store and the database do), so a missed run is simply the next one."""
     scheduler = AsyncIOScheduler(event_loop=asyncio.get_running_loop())
     if context.trust.crl_sources:
         crl_scheduler(context.trust, settings.crl_refresh_seconds, scheduler)
+    add_expiry_job(scheduler, context)
     _every(
         scheduler,
         partial(make_checkpoint, context),
@@ -181,18 +187,28 @@ def _require_existing_sqlite(settings: Settings) -> None:
         raise _upgrade_first(settings, "none (no database file yet)")
 
 
-async def open_context(settings: Settings) -> HubContext:
-    receipts = _hub_identity(settings)
-    trust = trust_store(settings)
-    directory = Directory.from_config(
-        settings.agencies, str(settings.agencies_path), settings.groups
-    )
+async def open_store(settings: Settings) -> Store:
+    """The hub's database, refused unless it exists and is at this version's schema."""
     _require_existing_sqlite(settings)
     store = Store.open(settings.database_url)
     try:
         current = await current_revision(store.engine)
         if current != head_revision():
             raise _upgrade_first(settings, current or "none")
+    except BaseException:
+        await store.close()
+        raise
+    return store
+
+
+async def open_context(settings: Settings) -> HubContext:
+    receipts = _hub_identity(settings)
+    trust = trust_store(settings)
+    directory = Directory.from_config(
+        settings.agencies, str(settings.agencies_path), settings.groups
+    )
+    store = await open_store(settings)
+    try:
         async with store.write() as session:
             await sync_directory(session, directory)
     except BaseException:
@@ -232,6 +248,7 @@ async def start(settings: Settings, *, port: int | None = None) -> RunningHub:
         ) from exc
     scheduler = hub_scheduler(context, settings)
     scheduler.start()
+    dispatcher = start_dispatcher(context)
     server = site._server
     sockets = getattr(server, "sockets", None) or []
     bound_port = sockets[0].getsockname()[1] if sockets else settings.listen_port
@@ -240,4 +257,4 @@ async def start(settings: Settings, *, port: int | None = None) -> RunningHub:
         "hub serving",
         extra={"url": url, "hub": settings.hub_id, "agencies": len(context.directory)},
     )
-    return RunningHub(context, runner, url, scheduler)
+    return RunningHub(context, runner, url, scheduler, dispatcher)

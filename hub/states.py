@@ -1,8 +1,10 @@
 """The two state machines of a delivery (DESIGN §4). Pure: a state and an event in, a new state
 out or a :class:`Conflict` that says why not.
 
-Transport: ``queued → delivered → done | failed`` (``retrying``, ``expired`` and ``dead`` belong
-to push delivery and expiry). Business (edXML status codes): ``— → 01 → 02 | 03 → 04 → 05* → 06``
+Transport: ``queued → delivered → done | failed``; a delivery the hub pushes goes through
+``retrying`` on failed attempts and ends ``dead`` when it gives up; one left unacknowledged too
+long is ``expired``; an operator's resend puts ``dead``, ``failed`` and ``expired`` back to
+``queued`` (same delivery id). Business (edXML status codes): ``— → 01 → 02 | 03 → 04 → 05* → 06``
 and the recall handshake ``13 → 15 | 16``.
 """
 
@@ -26,6 +28,10 @@ class Transport(StrEnum):
 
 
 PENDING = (Transport.QUEUED, Transport.DELIVERED, Transport.RETRYING)
+# What the dispatcher may (still) push: an attempt's outcome only applies to these.
+PUSHABLE = (Transport.QUEUED, Transport.RETRYING)
+# Where a delivery ends when nobody took it: what an operator's bulk resend looks for.
+UNDELIVERED = (Transport.DEAD, Transport.FAILED, Transport.EXPIRED)
 
 
 class AckResult(StrEnum):
@@ -49,6 +55,44 @@ def on_ack(state: Transport, result: AckResult) -> Transport:
         f"The delivery is already {state.value}; it cannot be acknowledged as {result.value}.",
         code="state.conflict",
     )
+
+
+class PushResult(StrEnum):
+    """What one push attempt came to, once the retry policy has judged a failure."""
+
+    DELIVERED = "delivered"  # the receiver answered 2xx
+    RETRY = "retry"  # failed; another attempt is scheduled
+    GIVE_UP = "give_up"  # failed for good (permanent, or a limit reached)
+
+
+def on_push(state: Transport, result: PushResult) -> Transport:
+    """After a push attempt. An outcome that arrives when the delivery is no longer pushable
+    (acknowledged, downloaded, expired or resent meanwhile) changes nothing: it is stale."""
+    if state not in PUSHABLE:
+        return state
+    return {
+        PushResult.DELIVERED: Transport.DELIVERED,
+        PushResult.RETRY: Transport.RETRYING,
+        PushResult.GIVE_UP: Transport.DEAD,
+    }[result]
+
+
+def on_expire(state: Transport) -> Transport:
+    """The delivery's time to be acknowledged ran out: pending ones expire, others stay."""
+    return Transport.EXPIRED if state in PENDING else state
+
+
+def on_resend(state: Transport) -> Transport:
+    """An operator sends the delivery again: back to ``queued``, whatever it went through,
+    except a delivery the recipient acknowledged as stored (sending it again would make a
+    second copy at the recipient, not repair anything)."""
+    if state == Transport.DONE:
+        raise Conflict(
+            "The recipient acknowledged this delivery as stored (done); there is nothing to "
+            "resend.",
+            code="state.conflict",
+        )
+    return Transport.QUEUED
 
 
 # Forward order of the ordinary flow. Steps may be skipped (03 and 05 often come back to back,

@@ -6,7 +6,19 @@ import pytest
 
 from hub.edxml.model import StatusCode as S
 from hub.errors import Conflict
-from hub.states import AckResult, Business, Transport, apply_status, on_ack, on_download
+from hub.states import (
+    PENDING,
+    AckResult,
+    Business,
+    PushResult,
+    Transport,
+    apply_status,
+    on_ack,
+    on_download,
+    on_expire,
+    on_push,
+    on_resend,
+)
 
 
 def run(*codes: S) -> Business:
@@ -79,3 +91,52 @@ def test_transport_ack_is_idempotent_but_not_contradictory() -> None:
     with pytest.raises(Conflict) as caught:
         on_ack(Transport.DONE, AckResult.FAIL)
     assert caught.value.code == "state.conflict"
+
+
+# --- transport: push outcomes, expiry, resend --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("before", "result", "after"),
+    [
+        (Transport.QUEUED, PushResult.DELIVERED, Transport.DELIVERED),
+        (Transport.QUEUED, PushResult.RETRY, Transport.RETRYING),
+        (Transport.RETRYING, PushResult.RETRY, Transport.RETRYING),
+        (Transport.RETRYING, PushResult.DELIVERED, Transport.DELIVERED),
+        (Transport.RETRYING, PushResult.GIVE_UP, Transport.DEAD),
+        (Transport.QUEUED, PushResult.GIVE_UP, Transport.DEAD),
+    ],
+)
+def test_push_outcomes(before: Transport, result: PushResult, after: Transport) -> None:
+    assert on_push(before, result) == after
+
+
+@pytest.mark.parametrize(
+    "moved_on",
+    [Transport.DELIVERED, Transport.DONE, Transport.FAILED, Transport.EXPIRED, Transport.DEAD],
+)
+@pytest.mark.parametrize("result", list(PushResult))
+def test_a_stale_push_outcome_changes_nothing(moved_on: Transport, result: PushResult) -> None:
+    assert on_push(moved_on, result) == moved_on
+
+
+def test_only_pending_deliveries_expire() -> None:
+    for state in Transport:
+        expected = Transport.EXPIRED if state in PENDING else state
+        assert on_expire(state) == expected
+
+
+@pytest.mark.parametrize("state", [s for s in Transport if s != Transport.DONE])
+def test_resend_queues_again(state: Transport) -> None:
+    assert on_resend(state) == Transport.QUEUED
+
+
+def test_a_stored_delivery_is_not_resent() -> None:
+    with pytest.raises(Conflict) as caught:
+        on_resend(Transport.DONE)
+    assert caught.value.code == "state.conflict"
+
+
+def test_a_resent_delivery_can_be_acknowledged_again() -> None:
+    for ended in (Transport.FAILED, Transport.DEAD, Transport.EXPIRED):
+        assert on_ack(on_resend(ended), AckResult.DONE) == Transport.DONE
