@@ -33,18 +33,13 @@ for folder in (ROOT, ROOT / "bench"):  # runnable from anywhere, installed or no
         sys.path.insert(0, str(folder))
 
 from parse_validate import build_package, machine, measure  # noqa: E402
-from signxml.verifier import XMLVerifier  # noqa: E402
+from signxml.algorithms import DigestAlgorithm, SignatureMethod  # noqa: E402
+from signxml.verifier import SignatureConfiguration, XMLVerifier  # noqa: E402
 
-from hub.xmlsafe import parse  # noqa: E402
+from hub.xmlsafe import hardened_parser, parse  # noqa: E402
 from signing import pki  # noqa: E402
 from signing.trust import TrustStore  # noqa: E402
-from signing.xmldsig import (  # noqa: E402
-    SignaturePolicy,
-    _reparser,
-    _signxml_config,
-    sign_package,
-    verify_package,
-)
+from signing.xmldsig import SignaturePolicy, sign_package, verify_package  # noqa: E402
 
 SIZES: tuple[tuple[str, int, str], ...] = (
     ("10 KB", 10 * 1024, "full"),
@@ -72,11 +67,12 @@ def cases(
     cert = agency.certificate
     registered = [cert]
     policy = SignaturePolicy()
-    config = _signxml_config(policy, None)
+    config = signxml_config(policy)
+    reparser = hardened_parser(huge_tree=True)
 
     def floor(_: bytes) -> object:
         return XMLVerifier().verify(
-            tree.getroot(), x509_cert=cert, parser=_reparser(), expect_config=config
+            tree.getroot(), x509_cert=cert, parser=reparser, expect_config=config
         )
 
     def hub(_: bytes) -> object:
@@ -86,6 +82,17 @@ def cases(
         return verify_package(parse(raw), registered, policy, trust=store)
 
     return [(FLOOR, floor), (HUB, hub), ("  hub parse+verify", hub_with_parse)]
+
+
+def signxml_config(policy: SignaturePolicy) -> SignatureConfiguration:
+    """signxml's configuration for *policy*, as the hub used it before its own core."""
+    return SignatureConfiguration(
+        require_x509=True,
+        location=".//",
+        expect_references=1,
+        signature_methods=frozenset(SignatureMethod(m) for m in policy.allowed_signature_methods),
+        digest_algorithms=frozenset(DigestAlgorithm(m) for m in policy.allowed_digest_methods),
+    )
 
 
 def signed_package(target: int, header: str, agency: pki.Issued) -> bytes:
