@@ -183,18 +183,24 @@ def canonical_signed_info(
 ) -> bytes:
     """The canonical form of *signed_info* as a document subset, which its SignatureValue signs.
 
-    It is canonicalised as a copy: a copy is a document of its own whose root carries every
-    namespace in scope at SignedInfo (lxml copies the ancestors' declarations), which is what
-    inclusive C14N renders on a subset's apex. Canonicalising the element in place renders a
-    spurious ``xmlns=""`` on the grandchildren of an unprefixed SignedInfo (the SDK's legacy
-    form; signxml issue #275). Inclusive C14N also carries the ``xml:`` attributes of the
-    ancestors onto the apex (C14N 1.0: all of them; 1.1: ``xml:lang`` and ``xml:space``).
-    Exclusive C14N renders only what is used, so the copy changes nothing there.
+    It is canonicalised as a copy whose apex declares every namespace in scope at SignedInfo
+    (``nsmap`` holds the inherited ones too), which is what inclusive C14N renders on a subset's
+    apex; exclusive C14N renders only what is used, so the declarations change nothing there.
+    Two easier ways are wrong: canonicalising the element in place renders a spurious
+    ``xmlns=""`` on the grandchildren of an unprefixed SignedInfo (the SDK's legacy form;
+    signxml issue #275), and a plain ``deepcopy`` keeps only the declarations the copy uses.
+    Inclusive C14N also carries the ``xml:`` attributes of the ancestors onto the apex
+    (C14N 1.0: all of them; 1.1: ``xml:lang`` and ``xml:space``).
     """
-    apex = copy.deepcopy(signed_info)
+    # (lxml-stubs do not know the None key, i.e. the default namespace, of an nsmap)
+    apex = etree.Element(signed_info.tag, nsmap=signed_info.nsmap)  # type: ignore[arg-type]
+    for name, value in signed_info.attrib.items():
+        apex.set(name, value)
     if not method.exclusive:
         for name, value in _inherited_xml_attributes(signed_info, method).items():
             apex.set(name, value)
+    apex.text = signed_info.text
+    apex.extend(copy.deepcopy(child) for child in signed_info)  # with their tails
     return etree.tostring(
         apex,
         method="c14n",
