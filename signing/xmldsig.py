@@ -334,11 +334,10 @@ def verify_package(
     _check_schema(signature)
 
     when = _utc(at)
-    signed_info_c14n = xmldsig_core.canonical_signed_info(
-        shape.signed_info, xmldsig_core.C14N_METHODS[shape.c14n_method], shape.c14n_prefixes
-    )
     signature_value = xmlsafe.text_of(signature.find(f"{_DS}SignatureValue"))
-    content: tuple[etree._Element, bytes] | None = None  # cert-independent: computed once
+    # Both canonical forms are the same whichever certificate is tried: made once, when needed.
+    signed_info_c14n: bytes | None = None
+    content: tuple[etree._Element, bytes] | None = None
     failures: list[tuple[x509.Certificate, Exception, str]] = []
     for cert in candidates:
         problem = _validity_problem(cert, when)
@@ -347,6 +346,12 @@ def verify_package(
             continue
         key = _public_key(cert)
         try:
+            if signed_info_c14n is None:
+                signed_info_c14n = xmldsig_core.canonical_signed_info(
+                    shape.signed_info,
+                    xmldsig_core.C14N_METHODS[shape.c14n_method],
+                    shape.c14n_prefixes,
+                )
             # The order is signxml's: the SignatureValue first, so that a package the sender
             # did not sign is reported as such, not as "changed after signing".
             xmldsig_core.verify_signature_value(

@@ -65,8 +65,9 @@ _XML_NS = "{http://www.w3.org/XML/1998/namespace}"
 class VerificationFailure(Exception):
     """The signature does not verify. ``kind`` says why, for the caller's error code:
     ``"digest"`` (the content changed after signing), ``"signature"`` (the SignatureValue does
-    not verify with this key) or ``"input"`` (the signature or the content cannot be processed;
-    the message says what)."""
+    not verify with this key), ``"input"`` (the signature or the content cannot be processed;
+    the message says what) or, from :mod:`signing.xmldsig`, ``"untrusted"`` (the pinned
+    certificate is not valid at the verification time)."""
 
     def __init__(self, kind: str, message: str) -> None:
         super().__init__(message)
@@ -200,7 +201,7 @@ def canonical_signed_info(
         for name, value in _inherited_xml_attributes(signed_info, method).items():
             apex.set(name, value)
     apex.text = signed_info.text
-    apex.extend(copy.deepcopy(child) for child in signed_info)  # with their tails
+    apex.extend(list(copy.deepcopy(signed_info)))  # one copy; the children keep their tails
     return etree.tostring(
         apex,
         method="c14n",

@@ -185,3 +185,19 @@ def test_inclusive_namespaces_in_signed_info_is_refused_by_the_schema(agency: pk
     takes no unknown element in CanonicalizationMethod: such a signature is refused."""
     signed = sign(agency, prefixes=["edXML"], prefixes_in_signed_info=True)
     assert refused_by_the_hub(signed, agency) == "signature.policy"
+
+
+def test_xml_base_above_the_signature(agency: pki.Issued) -> None:
+    """C14N 1.0 inherits xml:base like any xml: attribute; C14N 1.1 joins the values along the
+    path, which the hub does not do: it refuses such a signature rather than guess."""
+
+    def base(root: etree._Element) -> None:
+        root.set("{http://www.w3.org/XML/1998/namespace}base", "http://example.org/goi/")
+
+    signed = sign(agency, c14n=xmlsec.Transform.C14N, prepare=base)
+    assert _organ_id(verified_by_the_hub(signed, agency)) == "000.00.00.H26"
+    signed_11 = sign(agency, c14n=xmlsec.Transform.C14N11, prepare=base)
+    with pytest.raises(SignatureError) as excinfo:
+        verify_package(parse(signed_11), [agency.certificate])
+    assert excinfo.value.code == "signature.invalid"
+    assert "xml:base" in excinfo.value.detail
