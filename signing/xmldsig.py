@@ -40,7 +40,7 @@ import functools
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -344,7 +344,7 @@ def verify_package(
         if problem is not None:
             failures.append((cert, VerificationFailure("untrusted", problem), "untrusted"))
             continue
-        key = _public_key(cert)
+        key = _facts(cert).key
         try:
             if signed_info_c14n is None:
                 signed_info_c14n = xmldsig_core.canonical_signed_info(
@@ -418,16 +418,29 @@ def _validity_problem(cert: x509.Certificate, at: dt.datetime) -> str | None:
     return None
 
 
-@functools.lru_cache(maxsize=256)
-def _public_key(cert: x509.Certificate) -> PublicKeyTypes:
-    """The certificate's public key. Loading it costs more than an RSA verification, and the
-    same few registered certificates sign everything, so it is loaded once per certificate."""
-    return cert.public_key()
+class _CertificateFacts(NamedTuple):
+    der: bytes
+    key: PublicKeyTypes
 
 
-@functools.lru_cache(maxsize=256)
-def _der(cert: x509.Certificate) -> bytes:
-    return cert.public_bytes(serialization.Encoding.DER)
+# What the hot path needs of a registered certificate, worked out once: loading the public key
+# costs more than an RSA verification. The registered certificates are long-lived objects, so
+# they are looked up by identity: hashing a Certificate (as a dict or lru_cache would) hashes its
+# whole parsed structure, microseconds each time. Each entry holds the certificate itself, so
+# its id cannot be reused while the entry exists.
+_FACTS: dict[int, tuple[x509.Certificate, _CertificateFacts]] = {}
+_FACTS_LIMIT = 1024  # certificates change only with the directory (and in tests)
+
+
+def _facts(cert: x509.Certificate) -> _CertificateFacts:
+    hit = _FACTS.get(id(cert))
+    if hit is not None and hit[0] is cert:
+        return hit[1]
+    facts = _CertificateFacts(cert.public_bytes(serialization.Encoding.DER), cert.public_key())
+    if len(_FACTS) >= _FACTS_LIMIT:
+        _FACTS.clear()
+    _FACTS[id(cert)] = (cert, facts)
+    return facts
 
 
 @functools.cache
@@ -719,7 +732,7 @@ def _candidates(
                     "The X509Certificate in the signature's KeyInfo is not valid base64.",
                     el,
                 ) from exc
-        candidates = [c for c in certificates if _der(c) in offered]
+        candidates = [c for c in certificates if _facts(c).der in offered]
         if not candidates:
             raise _error(
                 "signature.untrusted",
@@ -748,7 +761,7 @@ def _candidates(
 
 
 def _key_problem(cert: x509.Certificate, policy: SignaturePolicy) -> str | None:
-    key = _public_key(cert)
+    key = _facts(cert).key
     if isinstance(key, rsa.RSAPublicKey):
         if key.key_size < policy.min_rsa_bits:
             return f"RSA key of {key.key_size} bits, at least {policy.min_rsa_bits} required"
