@@ -1,4 +1,4 @@
-"""Sign and verify edXML packages with XMLDSig (signxml).
+"""Sign and verify edXML packages with XMLDSig.
 
 Where the signature goes (and the only shape :func:`verify_package` accepts)::
 
@@ -17,16 +17,18 @@ Where the signature goes (and the only shape :func:`verify_package` accepts)::
              └─ ds:KeyInfo/ds:X509Data/ds:X509Certificate
 
 Verification is "see what is signed": :attr:`Verified.signed_root` is what the signature covers
-(signxml's ``signed_xml``, re-parsed from the canonical form, so comments are gone and text is
-never split) and is the tree to read from then on. Before signxml runs, the policy refuses what
-signxml would accept but recipients must not see (DESIGN.md §8): a Reference by Id, several
-References or Signatures, a Signature outside the envelope header, a ``ds:Object``, unknown
-transforms, SHA-1. The certificate in ``KeyInfo`` is only a hint: the registered certificate is
-pinned (``x509_cert``), and a ``KeyInfo`` certificate that is not registered is refused.
+(the package minus its Signature and its comments, the very tree whose canonical form was
+hashed) and is the tree to read from then on. Before any cryptography, the policy refuses what
+a general XMLDSig library would accept but recipients must not see (DESIGN.md §8): a Reference
+by Id, several References or Signatures, a Signature outside the envelope header, a
+``ds:Object``, unknown transforms, SHA-1. The certificate in ``KeyInfo`` is only a hint: the
+registered certificate is pinned, and a ``KeyInfo`` certificate that is not registered is
+refused.
 
-signxml re-serialises and re-parses the tree it is given; it is handed a parser that resolves no
-entities, loads no DTD and never touches the network (the tree itself came from
-:func:`hub.xmlsafe.parse`).
+Verifying is done by :mod:`signing.xmldsig_core` (lxml's C14N and ``cryptography``), which only
+has to handle the one shape left once the policy has spoken: it canonicalises the document once
+and SignedInfo once. Signing still goes through signxml's ``XMLSigner``; what it makes is
+checked by this module's own verification before it is returned.
 """
 
 from __future__ import annotations
@@ -38,13 +40,12 @@ import functools
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
-import cryptography.exceptions
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, PublicKeyTypes
 from lxml import etree
 from signxml.algorithms import (
     CanonicalizationMethod,
@@ -52,13 +53,14 @@ from signxml.algorithms import (
     SignatureConstructionMethod,
     SignatureMethod,
 )
-from signxml.exceptions import InvalidCertificate, InvalidDigest, InvalidInput, SignXMLException
+from signxml.exceptions import SignXMLException
 from signxml.signer import XMLSigner
-from signxml.verifier import SignatureConfiguration, XMLVerifier
+from signxml.verifier import XMLVerifier
 
 from hub import xmlsafe
 from hub.errors import CertificateError, LienthongError, SignatureError
-from signing import pki
+from signing import pki, xmldsig_core
+from signing.xmldsig_core import DS_NS, VerificationFailure
 
 __all__ = [
     "DS_NS",
@@ -73,14 +75,13 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 EDXML_NS = "http://www.mic.gov.vn/TBT/QCVN_102_2016"
-DS_NS = "http://www.w3.org/2000/09/xmldsig#"
 
 _E = f"{{{EDXML_NS}}}"
 _DS = f"{{{DS_NS}}}"
 _NSMAP = {"ds": DS_NS}
 
 ENVELOPED = SignatureConstructionMethod.enveloped.value
-C14N_METHODS: frozenset[str] = frozenset(m.value for m in CanonicalizationMethod)
+C14N_METHODS: frozenset[str] = frozenset(xmldsig_core.C14N_METHODS)
 
 RSA_SHA1 = SignatureMethod.RSA_SHA1.value
 SHA1 = DigestAlgorithm.SHA1.value
@@ -165,7 +166,9 @@ class Verified:
     """The outcome of a successful verification."""
 
     signed_root: etree._Element
-    """ONLY what the signature covers (signxml's ``signed_xml``): read the package from this."""
+    """ONLY what the signature covers: read the package from this. A copy of the package
+    without its Signature and its comments (a same-document reference never covers comments),
+    in a document of its own; its elements keep their source line numbers."""
     certificate: x509.Certificate
     """The registered certificate that verified the signature."""
     signature_method: str
@@ -323,69 +326,145 @@ def verify_package(
     """
     root = tree.getroot() if isinstance(tree, etree._ElementTree) else tree
     signature = _find_signature(root)
-    algorithms = _check_policy(root, signature, policy)
+    shape = _check_policy(root, signature, policy)
     candidates = _candidates(signature, certificates, policy)
     set_aside: list[tuple[x509.Certificate, CertificateError]] = []
     if trust is not None:
         candidates, set_aside = _trusted(candidates, trust, at, signature)
+    _check_schema(signature)
 
-    config = _signxml_config(policy, at)
+    when = _utc(at)
+    signature_value = xmlsafe.text_of(signature.find(f"{_DS}SignatureValue"))
+    # Both canonical forms are the same whichever certificate is tried: made once, when needed.
+    signed_info_c14n: bytes | None = None
+    content: tuple[etree._Element, bytes] | None = None
     failures: list[tuple[x509.Certificate, Exception, str]] = []
     for cert in candidates:
+        problem = _validity_problem(cert, when)
+        if problem is not None:
+            failures.append((cert, VerificationFailure("untrusted", problem), "untrusted"))
+            continue
+        key = _facts(cert).key
         try:
-            result = XMLVerifier().verify(
-                root,
-                x509_cert=cert,
-                parser=_reparser(),
-                expect_config=config,
-                validate_schema=True,
+            if signed_info_c14n is None:
+                signed_info_c14n = xmldsig_core.canonical_signed_info(
+                    shape.signed_info,
+                    xmldsig_core.C14N_METHODS[shape.c14n_method],
+                    shape.c14n_prefixes,
+                )
+            # The order is signxml's: the SignatureValue first, so that a package the sender
+            # did not sign is reported as such, not as "changed after signing".
+            xmldsig_core.verify_signature_value(
+                key, shape.signature_method, signature_value, signed_info_c14n
             )
-        except InvalidCertificate as exc:
-            failures.append((cert, exc, "untrusted"))
+            if not xmldsig_core.key_values_match(signature, key):
+                raise VerificationFailure(
+                    "input",
+                    "KeyInfo holds a KeyValue that is not the certificate's key; remove it or "
+                    "make it the signing key",
+                )
+            if content is None:
+                content = xmldsig_core.signed_content(
+                    signature,
+                    xmldsig_core.C14N_METHODS[shape.transform_c14n],
+                    shape.transform_prefixes,
+                )
+            if not xmldsig_core.digest_matches(content[1], shape.digest_method, shape.digest_value):
+                raise VerificationFailure("digest", "digest mismatch")
+        except VerificationFailure as exc:
+            failures.append((cert, exc, exc.kind))
             continue
-        except InvalidDigest as exc:
-            failures.append((cert, exc, "digest"))
-            continue
-        except cryptography.exceptions.InvalidSignature as exc:  # signxml's InvalidSignature too
-            failures.append((cert, exc, "signature"))
-            continue
-        except etree.DocumentInvalid as exc:
-            raise _error(
-                "signature.policy",
-                f"The Signature element does not match the XMLDSig schema: {exc}",
-                signature,
-            ) from exc
-        except (InvalidInput, SignXMLException, ValueError, etree.LxmlError) as exc:
+        except (ValueError, etree.LxmlError) as exc:  # e.g. lxml's C14NError
             failures.append((cert, exc, "input"))
             continue
-        if isinstance(result, list) or result.signed_xml is None:  # pragma: no cover - 1 ref
-            raise _error("signature.invalid", "The signed content could not be read.", signature)
         if log.isEnabledFor(logging.DEBUG):  # the fingerprint costs more than the check itself
             log.debug(
                 "package signature verified",
-                extra={"certificate": pki.fingerprint(cert), "signature_method": algorithms[0]},
+                extra={
+                    "certificate": pki.fingerprint(cert),
+                    "signature_method": shape.signature_method,
+                },
             )
         return Verified(
-            signed_root=result.signed_xml,
+            signed_root=content[0],
             certificate=cert,
-            signature_method=algorithms[0],
-            digest_method=algorithms[1],
-            c14n_method=algorithms[2],
+            signature_method=shape.signature_method,
+            digest_method=shape.digest_method,
+            c14n_method=shape.c14n_method,
         )
     raise _rotation_failure(failures, signature, set_aside)
 
 
-@functools.lru_cache(maxsize=64)
-def _signxml_config(policy: SignaturePolicy, at: dt.datetime | None) -> SignatureConfiguration:
-    """signxml's configuration for *policy* (built once: it is the same for every package)."""
-    return SignatureConfiguration(
-        require_x509=True,
-        location=".//",  # exactly one ds:Signature exists, checked before
-        expect_references=1,
-        signature_methods=frozenset(SignatureMethod(m) for m in policy.allowed_signature_methods),
-        digest_algorithms=frozenset(DigestAlgorithm(m) for m in policy.allowed_digest_methods),
-        verification_time=at,
-    )
+def _utc(at: dt.datetime | None) -> dt.datetime:
+    """The verification time in UTC; a naive *at* is taken as UTC (as signxml did)."""
+    if at is None:
+        return dt.datetime.now(dt.UTC)
+    return at.replace(tzinfo=dt.UTC) if at.tzinfo is None else at.astimezone(dt.UTC)
+
+
+def _validity_problem(cert: x509.Certificate, at: dt.datetime) -> str | None:
+    """Why the pinned certificate cannot have signed at *at*, if it cannot. The trust store
+    (when there is one) has judged this already; without one this is the only time check."""
+    if at < cert.not_valid_before_utc:
+        return (
+            f"{_describe(cert)}: certificate is not yet valid at the verification time "
+            f"{at.isoformat()}; it is not valid before {cert.not_valid_before_utc.isoformat()}"
+        )
+    if at > cert.not_valid_after_utc:
+        return (
+            f"{_describe(cert)}: certificate has expired at the verification time "
+            f"{at.isoformat()}; it is not valid after {cert.not_valid_after_utc.isoformat()}"
+        )
+    return None
+
+
+class _CertificateFacts(NamedTuple):
+    der: bytes
+    key: PublicKeyTypes
+
+
+# What the hot path needs of a registered certificate, worked out once: loading the public key
+# costs more than an RSA verification. The registered certificates are long-lived objects, so
+# they are looked up by identity: hashing a Certificate (as a dict or lru_cache would) hashes its
+# whole parsed structure, microseconds each time. Each entry holds the certificate itself, so
+# its id cannot be reused while the entry exists.
+_FACTS: dict[int, tuple[x509.Certificate, _CertificateFacts]] = {}
+_FACTS_LIMIT = 1024  # certificates change only with the directory (and in tests)
+
+
+def _facts(cert: x509.Certificate) -> _CertificateFacts:
+    hit = _FACTS.get(id(cert))
+    if hit is not None and hit[0] is cert:
+        return hit[1]
+    facts = _CertificateFacts(cert.public_bytes(serialization.Encoding.DER), cert.public_key())
+    if len(_FACTS) >= _FACTS_LIMIT:
+        _FACTS.clear()
+    _FACTS[id(cert)] = (cert, facts)
+    return facts
+
+
+@functools.cache
+def _xmldsig_schemas() -> tuple[etree.XMLSchema, ...]:
+    """The XMLDSig schema signxml ships (a local file, compiled once; 1.1 includes 1.0)."""
+    return tuple(XMLVerifier.schemas())  # type: ignore[no-untyped-call]
+
+
+def _check_schema(signature: etree._Element) -> None:
+    """The Signature element against the XMLDSig schema (signxml's copies of the W3C XSDs,
+    compiled once): a structure no schema allows is refused before any of it is read."""
+    last: etree.DocumentInvalid | None = None
+    for schema in _xmldsig_schemas():
+        try:
+            schema.assertValid(signature)
+        except etree.DocumentInvalid as exc:
+            last = exc
+        else:
+            return
+    raise _error(
+        "signature.policy",
+        f"The Signature element does not match the XMLDSig schema: {last}",
+        signature,
+    ) from last
 
 
 def _trusted(
@@ -458,10 +537,26 @@ def _find_signature(root: etree._Element) -> etree._Element:
     return signatures[0]
 
 
+@dataclass(frozen=True)
+class _Shape:
+    """What the policy check read from a Signature it accepts: all the core needs."""
+
+    signed_info: etree._Element
+    signature_method: str
+    digest_method: str
+    digest_value: str
+    c14n_method: str
+    """SignedInfo's CanonicalizationMethod."""
+    c14n_prefixes: tuple[str, ...]
+    transform_c14n: str
+    """The Reference's C14N transform (inclusive C14N 1.0 when it has none, XMLDSig §4.4.3.2)."""
+    transform_prefixes: tuple[str, ...]
+
+
 def _check_policy(
     root: etree._Element, signature: etree._Element, policy: SignaturePolicy
-) -> tuple[str, str, str]:
-    """Refuse every shape the hub does not accept; returns (signature, digest, c14n) URIs."""
+) -> _Shape:
+    """Refuse every shape the hub does not accept; returns what was read on the way."""
     parent = signature.getparent()
     header_ok = (
         parent is not None
@@ -546,9 +641,8 @@ def _check_policy(
             reference,
         )
 
-    transforms = [
-        t.get("Algorithm", "") for t in reference.iterfind(f"{_DS}Transforms/{_DS}Transform")
-    ]
+    transform_els = reference.findall(f"{_DS}Transforms/{_DS}Transform")
+    transforms = [t.get("Algorithm", "") for t in transform_els]
     unexpected = [t for t in transforms if t != ENVELOPED and t not in policy.c14n_methods]
     if unexpected or transforms.count(ENVELOPED) != 1 or len(transforms) > 2:
         raise _error(
@@ -573,7 +667,21 @@ def _check_policy(
             f"{_list(policy.allowed_digest_methods)}.",
             dm_el if dm_el is not None else reference,
         )
-    return sm, dm, c14n
+    c14n_transform = next((t for t in transform_els if t.get("Algorithm") != ENVELOPED), None)
+    return _Shape(
+        signed_info=signed_info,
+        signature_method=sm,
+        digest_method=dm,
+        digest_value=xmlsafe.text_of(reference.find(f"{_DS}DigestValue")),
+        c14n_method=c14n,
+        c14n_prefixes=xmldsig_core.inclusive_prefixes(c14n_el),
+        transform_c14n=(
+            c14n_transform.get("Algorithm", "")
+            if c14n_transform is not None
+            else xmldsig_core.DEFAULT_REFERENCE_C14N
+        ),
+        transform_prefixes=xmldsig_core.inclusive_prefixes(c14n_transform),
+    )
 
 
 def _refuse_split_text(node: etree._Element) -> None:
@@ -624,8 +732,7 @@ def _candidates(
                     "The X509Certificate in the signature's KeyInfo is not valid base64.",
                     el,
                 ) from exc
-        der = serialization.Encoding.DER
-        candidates = [c for c in certificates if c.public_bytes(der) in offered]
+        candidates = [c for c in certificates if _facts(c).der in offered]
         if not candidates:
             raise _error(
                 "signature.untrusted",
@@ -654,7 +761,7 @@ def _candidates(
 
 
 def _key_problem(cert: x509.Certificate, policy: SignaturePolicy) -> str | None:
-    key = cert.public_key()
+    key = _facts(cert).key
     if isinstance(key, rsa.RSAPublicKey):
         if key.key_size < policy.min_rsa_bits:
             return f"RSA key of {key.key_size} bits, at least {policy.min_rsa_bits} required"
@@ -709,13 +816,6 @@ def _reason(exc: Exception, kind: str) -> str:
 
 
 # -- helpers ---------------------------------------------------------------------------------
-
-
-def _reparser() -> etree.XMLParser:
-    """The parser signxml re-parses our (already hardened) tree with. ``huge_tree`` so that it
-    accepts whatever the caller's hardened parse accepted: it only ever sees serialisations of
-    trees already in memory."""
-    return xmlsafe.hardened_parser(huge_tree=True)
 
 
 def _list(values: frozenset[str]) -> str:
