@@ -10,8 +10,10 @@ from hub.config import DeliverySettings
 from hub.directory import Agency, Directory
 from hub.edxml.schema import ValidationPolicy
 from hub.errors import LienthongError
+from hub.federation import Destination, destination
 from hub.notify import InboxNotifier
 from hub.retry import RetryPolicy
+from hub.routing import PeerRoutes
 from signing.receipts import ReceiptSigner
 from signing.trust import TrustStore
 from signing.xmldsig import SignaturePolicy
@@ -35,6 +37,12 @@ class HubContext:
     # receipt signer the hub accepts nothing (it could not prove what it received).
     trust: TrustStore = field(default_factory=_trusts_nothing)
     receipts: ReceiptSigner | None = None
+    # Peer hubs, for codes the directory does not list (hub.routing; none: no federation).
+    peers: tuple[PeerRoutes, ...] = ()
+
+    def destination(self, code: str) -> Destination | None:
+        """Where *code* is delivered: a local agency, through a peer hub, or nowhere (None)."""
+        return destination(self.directory, self.peers, code)
 
     def policy_for(self, agency: Agency) -> SignaturePolicy:
         """The signature policy for *agency*'s packages: SHA-1 only if it is marked legacy."""
