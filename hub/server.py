@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from aiohttp import web
@@ -18,6 +19,7 @@ from hub.config import Settings
 from hub.context import HubContext
 from hub.directory import Directory, sync_directory
 from hub.errors import ConfigError
+from hub.federation import PeerRouter, peer_routes
 from signing.keyfiles import load_hub_identity
 from signing.pki import fingerprint, load_certificates
 from signing.receipts import ReceiptSigner
@@ -34,10 +36,18 @@ class RunningHub:
     runner: web.AppRunner
     url: str
     scheduler: AsyncIOScheduler | None = None
+    peers: PeerRouter | None = None
+    background: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def close(self) -> None:
         if self.scheduler is not None and self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+        for task in self.background:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self.peers is not None:
+            await self.peers.close()
         await self.runner.cleanup()
         await self.context.store.close()
 
@@ -176,6 +186,7 @@ async def open_context(settings: Settings) -> HubContext:
         delivery=settings.delivery,
         trust=trust,
         receipts=receipts,
+        peers=peer_routes(settings.peers),
     )
 
 
@@ -203,12 +214,28 @@ async def start(settings: Settings, *, port: int | None = None) -> RunningHub:
     if context.trust.crl_sources:
         scheduler = crl_scheduler(context.trust, settings.crl_refresh_seconds)
         scheduler.start()
+    peers, background = None, []
+    if settings.peers:
+        # INTERIM (hub.forwarding): until the push dispatcher drives PeerRouter.
+        from hub import forwarding
+
+        peers = PeerRouter(
+            context.directory,
+            settings.peers,
+            timeout_seconds=settings.delivery.push_timeout_seconds,
+        )
+        background.append(asyncio.create_task(forwarding.run(context, peers)))
     server = site._server
     sockets = getattr(server, "sockets", None) or []
     bound_port = sockets[0].getsockname()[1] if sockets else settings.listen_port
     url = f"http://{settings.listen_host}:{bound_port}"
     log.info(
         "hub serving",
-        extra={"url": url, "hub": settings.hub_id, "agencies": len(context.directory)},
+        extra={
+            "url": url,
+            "hub": settings.hub_id,
+            "agencies": len(context.directory),
+            "peers": [p.name for p in settings.peers],
+        },
     )
-    return RunningHub(context, runner, url, scheduler)
+    return RunningHub(context, runner, url, scheduler, peers, background)
