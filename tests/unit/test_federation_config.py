@@ -3,6 +3,7 @@ directory, and who a peer hub may speak for (hub.directory.Directory.speaks_for)
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -63,6 +64,16 @@ def test_a_peer_with_its_account_and_via_agencies(tmp_path: Path, cert_pem: byte
     by_code = {a.code: a for a in settings.agencies}
     assert by_code["truc.quocgia"].role == "hub" and by_code["truc.quocgia"].serves == ("*.*.*.G*",)
     assert by_code["000.00.00.G22"].via == "truc.quocgia"
+
+
+def test_peer_keys_can_be_overridden_by_the_environment(tmp_path: Path, cert_pem: bytes) -> None:
+    env = {
+        "LIENTHONG_PEER_TRUC_QUOCGIA_URL": "https://truc2.example",
+        "LIENTHONG_PEER_TRUC_QUOCGIA_ROUTES": os.pathsep.join(("*.*.*.G*", "*.*.*.H49")),
+    }
+    config = _project(tmp_path, cert_pem, agencies=NATIONAL_ACCOUNT)
+    (peer,) = load_settings(config, env=env).peers
+    assert peer.url == "https://truc2.example" and peer.routes == ("*.*.*.G*", "*.*.*.H49")
 
 
 def test_the_credential_may_come_from_the_environment(tmp_path: Path, cert_pem: bytes) -> None:
