@@ -368,7 +368,8 @@ def cmd_agencies_list(args: argparse.Namespace) -> int:
                     "name": a.name,
                     "role": a.role,
                     "parent": a.parent,
-                    "delivery": a.delivery,
+                    "delivery": "peer" if a.via else a.delivery,
+                    "via": a.via or None,
                 }
                 for a in agencies
             ]
@@ -383,7 +384,7 @@ def cmd_agencies_list(args: argparse.Namespace) -> int:
                         a.name,
                         a.role,
                         a.parent or "-",
-                        a.delivery if a.role == "agency" else "-",
+                        f"via {a.via}" if a.via else a.delivery if a.role == "agency" else "-",
                     ]
                     for a in agencies
                 ],

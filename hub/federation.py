@@ -52,6 +52,13 @@ class Destination:
     def is_remote(self) -> bool:
         return self.peer is not None
 
+    @property
+    def mode(self) -> str:
+        """How it is delivered: ``peer`` through a peer hub, else the agency's pull or push."""
+        if self.peer is not None or self.agency is None:
+            return DELIVERY_MODE
+        return self.agency.delivery
+
 
 def peer_routes(peers: Iterable[PeerConfig]) -> tuple[PeerRoutes, ...]:
     return tuple(PeerRoutes(p.name, p.routes, p.default) for p in peers)

@@ -231,9 +231,8 @@ def _resolve_recipients(
                 )
             )
         else:
-            mode = PEER_MODE if where.is_remote else where.agency.delivery if where.agency else ""
             out[code] = Recipient(
-                code, mode, where.peer, note or (out[code].note if code in out else None)
+                code, where.mode, where.peer, note or (out[code].note if code in out else None)
             )
         if note is None:
             seen_to.add(code)

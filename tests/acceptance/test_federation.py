@@ -193,6 +193,11 @@ def test_a_commune_writes_to_a_ministry_through_the_national_hub(tmp_path: Path)
         write_document(document(COMMUNE, (MINISTRY,), number="88", subject="V/v liên thông"))
     )
 
+    listed = {a["code"]: a for a in json.loads(city.ok("agencies", "list", "--json"))}
+    assert listed[MINISTRY]["via"] == NATIONAL_HUB and listed[MINISTRY]["delivery"] == "peer"
+    assert listed[NATIONAL_HUB]["role"] == "hub" and listed[COMMUNE]["via"] is None
+    assert f"via {NATIONAL_HUB}" in city.ok("agencies", "list")
+
     with serving(city), serving(national):
         sent = json.loads(_as(city, tmp_path, COMMUNE, "send", str(letter), "--json"))
         city_doc = sent["document_id"]
