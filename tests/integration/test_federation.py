@@ -541,3 +541,51 @@ async def test_a_peer_refusing_the_package_gives_up_at_once(
     (failed,) = _events(trace, "forward_failed")
     assert "recipient.unknown" in failed["detail"]["result"] and failed["detail"]["gave_up"]
     assert json.dumps(trace)  # the trace stays plain JSON
+
+
+async def test_a_lost_answer_is_retried_and_the_peers_duplicate_counts_as_delivered(
+    pair: tuple[FedHub, FedHub],
+) -> None:
+    city, national = pair
+    _, _, response = await _send(city, PHUC_XA, (GOV_OFFICE,), "112")
+    receipt = await response.json()
+    await city.forward()
+    # As if the national hub's answer had been lost: the delivery is due again.
+    async with city.ctx.store.write() as session:
+        (remote,) = (
+            await session.execute(select(Delivery).filter_by(recipient_code=GOV_OFFICE))
+        ).scalars()
+        remote.state, remote.next_attempt_at = "retrying", remote.created_at
+    assert await city.forward() == 1
+    (remote,) = await city.deliveries(recipient_code=GOV_OFFICE)
+    assert remote.state == "delivered" and remote.attempts == 2
+    first, second = _events(await city.trace(receipt["document_id"], PHUC_XA), "forwarded")
+    assert second["detail"]["answer"]["duplicate"] is True
+    assert second["detail"]["answer"]["document_id"] == first["detail"]["answer"]["document_id"]
+    assert "already had it" in second["detail"]["result"]
+    # Stored once at the national hub.
+    assert len(await national.deliveries(recipient_code=GOV_OFFICE)) == 1
+
+
+async def test_a_recall_from_a_remote_sender_reaches_the_local_recipient(
+    pair: tuple[FedHub, FedHub], world: World
+) -> None:
+    city, _ = pair
+    doc = document(GOV_OFFICE, (BA_DINH,), number="113")
+    body = signed_document(world, doc)
+    assert (await city.http.post("/v1/documents", data=body, headers=city.as_(NATIONAL))).ok
+    recall = world.accounts[GOV_OFFICE].sign(
+        write_status(status(GOV_OFFICE, doc, StatusCode.RECALL_REQUEST, "Gửi nhầm", about=BA_DINH))
+    )
+    code, answer = await _relay(city, NATIONAL, recall, "/v1/status")
+    assert code == 202 and answer["delivery"]["recipient"] == BA_DINH
+    inbox = await (await city.http.get("/v1/inbox", headers=city.as_(BA_DINH))).json()
+    assert [i["status_code"] for i in inbox["items"] if i["kind"] == "status"] == ["13"]
+    # Ba Đình agrees; its 15 goes back to the Government Office, through the national hub.
+    agreed = world.accounts[BA_DINH].sign(
+        write_status(status(BA_DINH, doc, StatusCode.RECALL_AGREED))
+    )
+    response = await city.http.post("/v1/status", data=agreed, headers=city.as_(BA_DINH))
+    assert response.status == 202, await response.text()
+    (back,) = await city.deliveries(recipient_code=GOV_OFFICE, kind="status")
+    assert back.next_attempt_at is not None  # due for forwarding
