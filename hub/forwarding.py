@@ -8,8 +8,9 @@ for delivery mode ``"peer"`` and delete this module and its start-up in ``hub.se
 What it does: every ``interval`` seconds, claim the due deliveries whose recipient's delivery
 mode is ``peer`` (queued or retrying, ``next_attempt_at`` passed) by moving ``next_attempt_at``
 past the attempt's timeout, send each, and apply the :class:`~hub.outbound.Outcome` with the
-recipient's :class:`~hub.retry.RetryPolicy`: ``delivered``, ``retrying`` or ``dead``, with a
-``forwarded`` or ``forward_failed`` trace event.
+recipient's :class:`~hub.retry.RetryPolicy`: ``delivered``, ``retrying`` or ``dead``, with the
+same trace events as the dispatcher (``delivered``, ``attempt_failed``, ``dead``). Unlike the
+dispatcher it tells no sender about a dead delivery (no notices): the trace and the log say it.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import logging
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.context import HubContext
 from hub.directory import Agency
@@ -73,52 +75,72 @@ async def _claim(ctx: HubContext, now: dt.datetime) -> list[Outgoing]:
     return out
 
 
-async def _apply(ctx: HubContext, router: PeerRouter, outgoing: Outgoing, outcome: Outcome) -> None:
+async def _apply(ctx: HubContext, outgoing: Outgoing, outcome: Outcome) -> None:
+    """Record one attempt. The events and their details are the push dispatcher's (``delivered``
+    with ``how: "forwarded"`` and the peer's answer in ``far_side``; ``attempt_failed``; ``dead``),
+    so traces read the same before and after it replaces this loop."""
     now = utcnow()
     async with ctx.store.write() as session:
         delivery = await session.get(Delivery, outgoing.delivery_id)
         assert delivery is not None
         delivery.attempts += 1
-        detail: dict[str, Any] = {
+        where: dict[str, Any] = {
             "recipient": delivery.recipient_code,
             "kind": delivery.kind,
-            "via": router.peer_of(delivery.recipient_code),
             "attempt": delivery.attempts,
-            "result": outcome.detail,
-            "package_sha256": outgoing.sha256,
+            "channel": DELIVERY_MODE,
         }
         if outcome.delivered:
             delivery.state = Transport.DELIVERED
             delivery.delivered_at = now
             delivery.next_attempt_at = None
             delivery.last_error = None
-            detail["answer"] = outcome.answer
-            kind = "forwarded"
-        else:
-            agency = ctx.directory.get(delivery.recipient_code) or Agency(
-                delivery.recipient_code, delivery.recipient_code, "agency"
-            )
-            decision = ctx.retry_policy_for(agency).decide(
-                delivery.attempts, delivery.created_at, now, permanent=outcome.permanent
-            )
-            delivery.last_error = outcome.detail
-            if isinstance(decision, GiveUp):
-                delivery.state = Transport.DEAD
-                delivery.next_attempt_at = None
-                detail["gave_up"] = decision.reason
-            else:
-                delivery.state = Transport.RETRYING
-                delivery.next_attempt_at = decision.at
-                detail["next_attempt_at"] = decision.at.isoformat()
-            kind = "forward_failed"
-        await append_event(
-            session,
-            kind,
-            "hub",
-            document_id=delivery.document_id,
-            delivery_id=delivery.id,
-            detail=detail,
+            detail = {**where, "how": "forwarded", "answer": outcome.detail}
+            if outcome.answer:
+                detail["far_side"] = outcome.answer
+            await _event(session, "delivered", delivery, detail)
+            return
+        # A code routed by pattern has no directory entry: the [delivery] defaults apply.
+        agency = ctx.directory.get(delivery.recipient_code) or Agency(
+            delivery.recipient_code, delivery.recipient_code, "agency"
         )
+        decision = ctx.retry_policy_for(agency).decide(
+            delivery.attempts, delivery.created_at, now, permanent=outcome.permanent
+        )
+        delivery.last_error = outcome.detail
+        failed = {**where, "error": outcome.detail, "permanent": outcome.permanent}
+        if isinstance(decision, GiveUp):
+            delivery.state = Transport.DEAD
+            delivery.next_attempt_at = None
+            await _event(session, "attempt_failed", delivery, failed)
+            dead = {
+                **where,
+                "delivery_id": delivery.id,
+                "attempts": delivery.attempts,
+                "reason": decision.reason,
+                "last_error": outcome.detail,
+                "alert": True,
+            }
+            await _event(session, "dead", delivery, dead)
+            log.warning("delivery dead: the hub stopped forwarding it", extra=dead)
+        else:
+            delivery.state = Transport.RETRYING
+            delivery.next_attempt_at = decision.at
+            failed["next_attempt_at"] = decision.at.isoformat()
+            await _event(session, "attempt_failed", delivery, failed)
+
+
+async def _event(
+    session: AsyncSession, kind: str, delivery: Delivery, detail: dict[str, Any]
+) -> None:
+    await append_event(
+        session,
+        kind,
+        "hub",
+        document_id=delivery.document_id,
+        delivery_id=delivery.id,
+        detail=detail,
+    )
 
 
 async def forward_due(ctx: HubContext, router: PeerRouter) -> int:
@@ -126,7 +148,7 @@ async def forward_due(ctx: HubContext, router: PeerRouter) -> int:
     batch = await _claim(ctx, utcnow())
     for outgoing in batch:
         outcome = await router.send(outgoing)
-        await _apply(ctx, router, outgoing, outcome)
+        await _apply(ctx, outgoing, outcome)
     return len(batch)
 
 

@@ -236,7 +236,14 @@ def test_a_commune_writes_to_a_ministry_through_the_national_hub(tmp_path: Path)
     reported = [e for e in trace["events"] if e["kind"] == "status"]
     assert [e["detail"]["code"] for e in reported] == ["01", "03", "06"]
     assert {(e["actor"], e["detail"]["via"]) for e in reported} == {(MINISTRY, NATIONAL_HUB)}
-    (forwarded,) = [e for e in trace["events"] if e["kind"] == "forwarded"]
-    assert forwarded["detail"]["via"] == NATIONAL_HUB
-    assert forwarded["detail"]["answer"]["document_id"] == item["document_id"]
-    assert forwarded["detail"]["answer"]["signed_receipt"]["jws"]
+    (queued,) = [
+        e for e in trace["events"] if e["kind"] == "queued" and e["detail"]["recipient"] == MINISTRY
+    ]
+    assert queued["detail"]["via"] == NATIONAL_HUB and queued["detail"]["mode"] == "peer"
+    (forwarded,) = [
+        e
+        for e in trace["events"]
+        if e["kind"] == "delivered" and e["detail"].get("how") == "forwarded"
+    ]
+    assert forwarded["detail"]["far_side"]["document_id"] == item["document_id"]
+    assert forwarded["detail"]["far_side"]["signed_receipt"]["jws"]

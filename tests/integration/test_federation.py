@@ -222,6 +222,11 @@ def _events(trace: dict[str, Any], kind: str) -> list[dict[str, Any]]:
     return [e for e in trace["events"] if e["kind"] == kind]
 
 
+def _forwarded(trace: dict[str, Any]) -> list[dict[str, Any]]:
+    """Hand-overs to a peer hub: ``delivered`` events with ``how: "forwarded"``."""
+    return [e for e in _events(trace, "delivered") if e["detail"].get("how") == "forwarded"]
+
+
 async def test_a_document_for_a_g_code_is_forwarded_byte_for_byte(
     pair: tuple[FedHub, FedHub],
 ) -> None:
@@ -258,12 +263,14 @@ async def test_a_document_for_a_g_code_is_forwarded_byte_for_byte(
 
     # The city's trace records the peer's receipt, signed by the national hub.
     trace = await city.trace(receipt["document_id"], PHUC_XA)
-    (forwarded,) = _events(trace, "forwarded")
+    (forwarded,) = _forwarded(trace)
     detail = forwarded["detail"]
-    assert detail["recipient"] == GOV_OFFICE and detail["via"] == NATIONAL
-    assert detail["package_sha256"] == receipt["receipt"]["package_sha256"]
-    answer = detail["answer"]
+    assert detail["recipient"] == GOV_OFFICE and detail["channel"] == "peer"
+    assert detail["answer"] == f"HTTP 202 from {NATIONAL}"
+    answer = detail["far_side"]  # the national hub's 202 answer, as it gave it
     assert answer["document_id"] == item["document_id"] and answer["duplicate"] is False
+    # The peer's own digest of the bytes it received is the sender's.
+    assert answer["receipt"]["package_sha256"] == receipt["receipt"]["package_sha256"]
     assert_matches_openapi("Receipt", answer)
     signed = verify_receipt(answer["signed_receipt"]["jws"], city.ctx.receipt_signer.certificate)
     assert signed.payload["hub"] == "hub.national"
@@ -521,8 +528,9 @@ async def test_an_unreachable_peer_is_retried_later(
     assert remote.state == "retrying" and remote.attempts == 1 and remote.last_error
     assert remote.next_attempt_at is not None
     trace = await city.trace(receipt["document_id"], PHUC_XA)
-    (failed,) = _events(trace, "forward_failed")
-    assert failed["detail"]["via"] == NATIONAL and "next_attempt_at" in failed["detail"]
+    (failed,) = _events(trace, "attempt_failed")
+    assert failed["detail"]["channel"] == "peer" and "next_attempt_at" in failed["detail"]
+    assert NATIONAL in failed["detail"]["error"] and failed["detail"]["permanent"] is False
     assert await city.forward() == 0  # not due yet
 
 
@@ -538,8 +546,10 @@ async def test_a_peer_refusing_the_package_gives_up_at_once(
     (remote,) = await city.deliveries(recipient_code="000.00.00.G99")
     assert remote.state == "dead"
     trace = await city.trace(receipt["document_id"], PHUC_XA)
-    (failed,) = _events(trace, "forward_failed")
-    assert "recipient.unknown" in failed["detail"]["result"] and failed["detail"]["gave_up"]
+    (failed,) = _events(trace, "attempt_failed")
+    assert "recipient.unknown" in failed["detail"]["error"] and failed["detail"]["permanent"]
+    (dead,) = _events(trace, "dead")
+    assert "refused" in dead["detail"]["reason"]
     assert json.dumps(trace)  # the trace stays plain JSON
 
 
@@ -559,10 +569,10 @@ async def test_a_lost_answer_is_retried_and_the_peers_duplicate_counts_as_delive
     assert await city.forward() == 1
     (remote,) = await city.deliveries(recipient_code=GOV_OFFICE)
     assert remote.state == "delivered" and remote.attempts == 2
-    first, second = _events(await city.trace(receipt["document_id"], PHUC_XA), "forwarded")
-    assert second["detail"]["answer"]["duplicate"] is True
-    assert second["detail"]["answer"]["document_id"] == first["detail"]["answer"]["document_id"]
-    assert "already had it" in second["detail"]["result"]
+    first, second = _forwarded(await city.trace(receipt["document_id"], PHUC_XA))
+    assert second["detail"]["far_side"]["duplicate"] is True
+    assert second["detail"]["far_side"]["document_id"] == first["detail"]["far_side"]["document_id"]
+    assert "already had it" in second["detail"]["answer"]
     # Stored once at the national hub.
     assert len(await national.deliveries(recipient_code=GOV_OFFICE)) == 1
 
