@@ -200,9 +200,11 @@ def test_where_codes_go() -> None:
     )
     here = destination(DIRECTORY, routes, "000.00.00.H26")
     assert here is not None and here.peer is None  # local beats any pattern
+    assert here.mode == "pull"  # the agency's own delivery mode
     via = destination(DIRECTORY, routes, "000.00.00.H41")
     assert via is not None and via.peer == "lienthong.nghean"  # listed via beats the default
     anywhere = destination(DIRECTORY, routes, "000.00.00.H01")
     assert anywhere is not None and anywhere.peer == "truc.quocgia" and anywhere.agency is None
+    assert via.mode == anywhere.mode == "peer"
     assert destination(DIRECTORY, routes, "truc.quocgia") is None  # accounts receive nothing
     assert destination(DIRECTORY, (), "000.00.00.H01") is None
