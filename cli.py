@@ -453,7 +453,8 @@ def cmd_agencies_list(args: argparse.Namespace) -> int:
                     "name": a.name,
                     "role": a.role,
                     "parent": a.parent,
-                    "delivery": a.delivery,
+                    "delivery": "peer" if a.via else a.delivery,
+                    "via": a.via or None,
                 }
                 for a in agencies
             ]
@@ -472,7 +473,7 @@ def cmd_agencies_list(args: argparse.Namespace) -> int:
                     a.name,
                     a.role,
                     a.parent or "-",
-                    a.delivery if a.role == "agency" else "-",
+                    f"via {a.via}" if a.via else a.delivery if a.role == "agency" else "-",
                 ]
                 for a in agencies
             ],
@@ -504,7 +505,9 @@ async def _operate(
         ctx = HubContext(
             hub_id=settings.hub_id,
             store=store,
-            directory=Directory.from_config(settings.agencies, str(settings.agencies_path)),
+            directory=Directory.from_config(
+                settings.agencies, str(settings.agencies_path), settings.groups
+            ),
             delivery=settings.delivery,
         )
         return await action(ctx)

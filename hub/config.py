@@ -25,14 +25,17 @@ from typing import Any, Literal
 
 from hub.edxml.schema import ACTIONS, ValidationPolicy
 from hub.errors import ConfigError
+from hub.routing import pattern_problem
 
 AGENCY_CODE = re.compile(r"^\d{3}\.\d{2}\.\d{2}\.[A-Z]\d{2}$")
 # Identities that never appear in packages (auditors, operators) need not be QCVN 102 codes.
 ACCOUNT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,63}$")
 
-Role = Literal["agency", "auditor", "admin"]
-DeliveryMode = Literal["pull", "push"]
-ROLES: tuple[Role, ...] = ("agency", "auditor", "admin")
+Role = Literal["agency", "auditor", "admin", "hub"]
+# "peer": the agency is served by another hub and reached through it (an agency listed with
+# ``via``); never written in agencies.toml, which configures only pull or push.
+DeliveryMode = Literal["pull", "push", "peer"]
+ROLES: tuple[Role, ...] = ("agency", "auditor", "admin", "hub")
 DELIVERY_MODES: tuple[DeliveryMode, ...] = ("pull", "push")
 
 DEFAULT_CONFIG = Path("config/hub.toml")
@@ -75,6 +78,27 @@ class AgencyConfig:
     read_bodies: bool = False  # an auditor who may also download package bodies, not only traces
     max_attempts: int | None = None  # push retry limits; None: the [delivery] default
     max_age_seconds: int | None = None
+    # Federation. An agency served by a peer hub names that hub's account here (``via``); a hub
+    # account lists the code patterns it may speak for (``serves``, hub.routing).
+    via: str = ""
+    serves: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PeerConfig:
+    """``[[peer]]`` in hub.toml: a peer hub this hub forwards to (DESIGN §6).
+
+    ``name`` is the peer's account in this hub's directory (``role = "hub"``) when the peer
+    also sends to this hub (statuses coming back, documents for local agencies); agencies listed
+    with ``via = name`` are reached through it. ``credential`` is this hub's credential *at the
+    peer*, read from a file or an environment variable, never written in hub.toml.
+    """
+
+    name: str
+    url: str
+    credential: str = field(repr=False)
+    routes: tuple[str, ...] = ()
+    default: bool = False
 
 
 @dataclass(frozen=True)
@@ -115,6 +139,7 @@ class Settings:
     checkpoint_seconds: int = 300  # how often the hub signs the audit chain's head
     # From $LIENTHONG_HUB_KEY_PASSPHRASE; never in a file, never shown (repr=False).
     hub_key_passphrase: bytes | None = field(default=None, repr=False)
+    peers: tuple[PeerConfig, ...] = ()
 
     @property
     def base_url(self) -> str:
@@ -277,6 +302,9 @@ def load_settings(
             "period is how long the hub keeps going when refreshes fail",
         )
 
+    agencies = load_agencies(agencies_path, env)
+    peers = _peers(config_path, data, env)
+    _check_federation(config_path, agencies_path, agencies, peers)
     settings = Settings(
         hub_id=hub.string("id", "LIENTHONG_HUB_ID", "lienthong"),
         listen_host=host.strip("[]"),
@@ -296,7 +324,7 @@ def load_settings(
             _resolve(config_path, p) for p in trust.strings("anchors", "LIENTHONG_TRUST_ANCHORS")
         ),
         agencies_path=agencies_path,
-        agencies=load_agencies(agencies_path, env),
+        agencies=agencies,
         groups=load_groups(agencies_path),
         config_path=config_path,
         validation=_validation_policy(config_path, data, env),
@@ -320,8 +348,101 @@ def load_settings(
         hub_key_passphrase=(
             env[PASSPHRASE_ENV].encode("utf-8") if env.get(PASSPHRASE_ENV) else None
         ),
+        peers=peers,
     )
     return settings
+
+
+def _peers(
+    config_path: Path, data: Mapping[str, Any], env: Mapping[str, str]
+) -> tuple[PeerConfig, ...]:
+    """``[[peer]]`` tables: the hubs this one forwards to (README, "Federation")."""
+    entries = data.get("peer", [])
+    if not isinstance(entries, list):
+        raise ConfigError(str(config_path), "peer", "must be an array of tables ([[peer]])")
+    known = {"name", "url", "credential_file", "credential_env", "routes", "default"}
+    out: list[PeerConfig] = []
+    for index, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            raise ConfigError(str(config_path), f"peer[{index}]", "must be a table")
+        name = entry.get("name")
+        if not isinstance(name, str) or not ACCOUNT_ID.match(name):
+            raise ConfigError(
+                str(config_path), f"peer[{index}].name", "is required: the peer's account id"
+            )
+        prefix = "LIENTHONG_PEER_" + re.sub(r"[^A-Za-z0-9]", "_", name).upper() + "_"
+        r = _Reader(config_path, f"peer {name}.", entry, env)
+        if "credential" in entry:
+            raise r._fail(
+                "credential",
+                "never write a credential in hub.toml: name a file (credential_file) or an "
+                "environment variable (credential_env) that holds it",
+            )
+        for key in entry:
+            if key not in known:
+                raise r._fail(key, f"is not a peer setting; they are {', '.join(sorted(known))}")
+        url = r.string("url", prefix + "URL").rstrip("/")
+        if not url.startswith(("http://", "https://")):
+            raise r._fail("url", f"{url!r} is not an http(s) URL")
+        credential_file = r.string("credential_file", prefix + "CREDENTIAL_FILE", "")
+        credential_env = r.string("credential_env", prefix + "CREDENTIAL_ENV", "")
+        if bool(credential_file) == bool(credential_env):
+            raise r._fail(
+                "credential_file",
+                "give exactly one of credential_file and credential_env: this hub's "
+                "credential at the peer",
+            )
+        if credential_file:
+            token = r.read_file("credential_file", _resolve(config_path, credential_file))
+            credential = token.decode("utf-8", "replace").strip()
+        else:
+            credential = env.get(credential_env, "").strip()
+            if not credential:
+                raise r._fail(
+                    "credential_env", f"the environment variable {credential_env} is empty or unset"
+                )
+        if not credential:
+            raise r._fail("credential_file", "the file is empty")
+        routes = r.strings("routes", prefix + "ROUTES")
+        for pattern in routes:
+            problem = pattern_problem(pattern)
+            if problem:
+                raise r._fail("routes", problem)
+        default = r.boolean("default", prefix + "DEFAULT", False)
+        if not routes and not default:
+            raise r._fail("routes", "a peer needs routes (code patterns) or default = true")
+        out.append(PeerConfig(name, url, credential, routes, default))
+    names = [p.name for p in out]
+    for name in names:
+        if names.count(name) > 1:
+            raise ConfigError(str(config_path), f"peer {name}.name", "is listed twice")
+    defaults = [p.name for p in out if p.default]
+    if len(defaults) > 1:
+        raise ConfigError(
+            str(config_path),
+            f"peer {defaults[1]}.default",
+            f"only one peer can be the default; {defaults[0]} already is",
+        )
+    return tuple(out)
+
+
+def _check_federation(
+    config_path: Path,
+    agencies_path: Path,
+    agencies: tuple[AgencyConfig, ...],
+    peers: tuple[PeerConfig, ...],
+) -> None:
+    """An agency reached through a peer (``via``) needs that peer configured, or documents to
+    it could be accepted and never leave."""
+    peer_names = {p.name for p in peers}
+    for agency in agencies:
+        if agency.via and agency.via not in peer_names:
+            raise ConfigError(
+                str(agencies_path),
+                f"agency {agency.code}.via",
+                f"{agency.via} has no [[peer]] table in {config_path}: documents to "
+                f"{agency.code} could not be forwarded",
+            )
 
 
 def _delivery_settings(r: _Reader) -> DeliverySettings:
@@ -409,7 +530,14 @@ def load_agencies(path: Path, env: Mapping[str, str]) -> tuple[AgencyConfig, ...
             raise ConfigError(str(path), f"agency[{index}].code", f"{code} is listed twice")
         seen.add(agency.code)
         out.append(agency)
+    hubs = {a.code for a in out if a.role == "hub"}
     for agency in out:
+        if agency.via and agency.via not in hubs:
+            raise ConfigError(
+                str(path),
+                f"agency {agency.code}.via",
+                f"{agency.via} is not a hub account (role = 'hub') in the directory",
+            )
         if agency.parent and agency.parent not in seen:
             raise ConfigError(
                 str(path),
@@ -510,6 +638,7 @@ def _agency(
     read_bodies = r.boolean("read_bodies", var("read_bodies"), False)
     if read_bodies and role != "auditor":
         raise r._fail("read_bodies", "is a right of auditor accounts")
+    via, serves = _federation_keys(r, role, var, digest, delivery, certificates)
 
     def optional(key: str) -> int | None:
         present = key in entry or var(key) in env
@@ -528,7 +657,42 @@ def _agency(
         push_url=push_url,
         credential_sha256=digest,
         certificates=certificates,
+        via=via,
+        serves=serves,
     )
+
+
+def _federation_keys(
+    r: _Reader,
+    role: str,
+    var: Any,
+    digest: str,
+    delivery: str,
+    certificates: tuple[bytes, ...],
+) -> tuple[str, tuple[str, ...]]:
+    """``via`` (an agency served by a peer hub) and ``serves`` (a hub account's patterns)."""
+    via = r.string("via", var("via"), "")
+    if via and role != "agency":
+        raise r._fail("via", "only an agency is reached through a peer hub")
+    if via and digest:
+        # It talks to its own hub; here it only ever appears through the peer's account.
+        raise r._fail("credential_file", "an agency reached via a peer hub has no credential here")
+    if via and delivery != "pull":
+        raise r._fail("delivery", "an agency reached via a peer hub is delivered to through it")
+    serves = r.strings("serves", var("serves"))
+    if serves and role != "hub":
+        raise r._fail("serves", "only a hub account (role = 'hub') serves other codes")
+    for pattern in serves:
+        problem = pattern_problem(pattern)
+        if problem:
+            raise r._fail("serves", problem)
+    if role == "hub" and certificates:
+        raise r._fail(
+            "certificates",
+            "a hub account signs nothing here: register the certificates of the agencies it "
+            "serves on their own entries (via = this account)",
+        )
+    return via, serves
 
 
 def register_certificate(agencies_file: Path, code: str, certificate: Path) -> bool:

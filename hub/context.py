@@ -10,9 +10,11 @@ from hub.config import DeliverySettings
 from hub.directory import Agency, Directory
 from hub.edxml.schema import ValidationPolicy
 from hub.errors import LienthongError
+from hub.federation import Destination, destination
 from hub.notify import Doorbell, InboxNotifier
 from hub.outbound import PULL, first_attempt_at
 from hub.retry import RetryPolicy
+from hub.routing import PeerRoutes
 from signing.receipts import ReceiptSigner
 from signing.trust import TrustStore
 from signing.xmldsig import SignaturePolicy
@@ -39,6 +41,12 @@ class HubContext:
     # receipt signer the hub accepts nothing (it could not prove what it received).
     trust: TrustStore = field(default_factory=_trusts_nothing)
     receipts: ReceiptSigner | None = None
+    # Peer hubs, for codes the directory does not list (hub.routing; none: no federation).
+    peers: tuple[PeerRoutes, ...] = ()
+
+    def destination(self, code: str) -> Destination | None:
+        """Where *code* is delivered: a local agency, through a peer hub, or nowhere (None)."""
+        return destination(self.directory, self.peers, code)
 
     def policy_for(self, agency: Agency) -> SignaturePolicy:
         """The signature policy for *agency*'s packages: SHA-1 only if it is marked legacy."""
@@ -57,9 +65,10 @@ class HubContext:
         )
 
     def first_attempt_at(self, recipient: str, queued_at: dt.datetime) -> dt.datetime | None:
-        """``next_attempt_at`` of a delivery queued now for *recipient* (by its delivery mode)."""
-        agency = self.directory.get(recipient)
-        return first_attempt_at(agency.delivery if agency is not None else PULL, queued_at)
+        """``next_attempt_at`` of a delivery queued now for *recipient* (by its delivery mode; a
+        code reached through a peer hub is the hub's to send, like a push)."""
+        where = self.destination(recipient)
+        return first_attempt_at(where.mode if where is not None else PULL, queued_at)
 
     @property
     def receipt_signer(self) -> ReceiptSigner:

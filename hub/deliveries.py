@@ -227,7 +227,8 @@ async def fetch_document(ctx: HubContext, caller: Agency, document_id: str) -> b
             ).scalar_one_or_none()
             if delivery is None:
                 raise _not_found("document", document_id)
-        elif caller.role == "admin":
+        elif caller.role in ("admin", "hub"):
+            # Operators read no packages; a peer hub's account only ever sends to this hub.
             raise _not_found("document", document_id)
         elif caller.role == "auditor":
             _require_body_right(caller)

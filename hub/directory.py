@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub.config import AgencyConfig, DeliveryMode, GroupConfig, Role, credential_digest
 from hub.errors import ConfigError
+from hub.routing import matches_any
 from signing.pki import fingerprint, load_certificates
 from tracking.models import Agency as AgencyRow
 from tracking.models import AgencyCertificate, utcnow
@@ -39,11 +40,24 @@ class Agency:
     max_attempts: int | None = None
     max_age_seconds: int | None = None
     """Push retry limits for this agency; None: the hub's ``[delivery]`` defaults."""
+    via: str = ""
+    """The hub account of the peer hub that serves this agency ("" : this hub serves it)."""
+    serves: tuple[str, ...] = ()
+    """For a hub account: the code patterns it may send packages for (hub.routing)."""
 
     @property
     def can_exchange(self) -> bool:
         """Only agencies send and receive packages; auditors and admins never appear in one."""
         return self.role == "agency"
+
+    @property
+    def is_local(self) -> bool:
+        """An agency this hub serves itself (not one reached through a peer hub)."""
+        return self.can_exchange and not self.via
+
+    @property
+    def is_hub(self) -> bool:
+        return self.role == "hub"
 
 
 @dataclass(frozen=True)
@@ -111,6 +125,20 @@ class Directory:
                     read_bodies=c.read_bodies,
                     max_attempts=c.max_attempts,
                     max_age_seconds=c.max_age_seconds,
+                    via=c.via,
+                    serves=c.serves,
+                )
+                if not c.via
+                else Agency(
+                    # Reached through its hub: no credential here, and always that hub's way.
+                    code=c.code,
+                    name=c.name,
+                    role=c.role,
+                    parent=c.parent,
+                    delivery="peer",
+                    certificates=tuple(certs),
+                    legacy_sha1=c.legacy_sha1,
+                    via=c.via,
                 )
             )
         expanded = []
@@ -146,6 +174,26 @@ class Directory:
             return None
         return agency
 
+    def local(self, code: str) -> Agency | None:
+        """The agency *code* if this hub serves it itself."""
+        agency = self._by_code.get(code)
+        return agency if agency is not None and agency.is_local else None
+
+    def speaks_for(self, hub: Agency, code: str) -> bool:
+        """Whether the hub account *hub* may send packages in the name of *code*.
+
+        Yes for an agency listed with ``via = hub``, and for a code this directory does not
+        list that matches one of the hub's ``serves`` patterns. Never for a code listed
+        otherwise, so no pattern, however wide, lets a peer speak for a local agency, for an
+        agency reached through another peer, or for an account.
+        """
+        if not hub.is_hub:
+            return False
+        listed = self._by_code.get(code)
+        if listed is not None:
+            return listed.can_exchange and listed.via == hub.code
+        return matches_any(hub.serves, code)
+
     def children(self, code: str) -> list[Agency]:
         return [a for a in self._by_code.values() if a.parent == code]
 
@@ -160,7 +208,7 @@ async def sync_directory(session: AsyncSession, directory: Directory) -> None:
                 code=agency.code,
                 name=agency.name,
                 parent_code=agency.parent or None,
-                role=agency.role,
+                role="remote" if agency.via else agency.role,
                 delivery_mode=agency.delivery,
                 push_url=agency.push_url or None,
                 credential_sha256=agency.credential_sha256 or None,

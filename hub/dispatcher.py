@@ -32,6 +32,7 @@ from sqlalchemy import func, select
 from hub import deliveries, notices, receipts
 from hub.context import HubContext
 from hub.directory import Agency
+from hub.federation import Destination
 from hub.outbound import Channel, Outcome, Outgoing
 from hub.push import PushChannel
 from hub.retry import GiveUp, Rng
@@ -66,8 +67,9 @@ class Channels:
     def register(self, mode: str, channel: Channel, *, how: str) -> None:
         self._routes[mode] = Route(channel, how)
 
-    def route(self, agency: Agency | None) -> Route | None:
-        return None if agency is None else self._routes.get(agency.delivery)
+    def route(self, where: Destination | None) -> Route | None:
+        """The channel for a recipient's delivery mode (push, peer); None: it pulls."""
+        return None if where is None else self._routes.get(where.mode)
 
     def __iter__(self) -> Iterator[Route]:
         return iter(self._routes.values())
@@ -205,7 +207,7 @@ class Dispatcher:
                 )
             ).scalars()
             for delivery in rows:
-                if self.channels.route(self.ctx.directory.get(delivery.recipient_code)) is None:
+                if self.channels.route(self.ctx.destination(delivery.recipient_code)) is None:
                     # The recipient pulls now (or left the directory): its inbox has it.
                     delivery.next_attempt_at = None
                     continue
@@ -234,7 +236,7 @@ class Dispatcher:
             delivery = await session.get(Delivery, claim.delivery_id)
             assert delivery is not None
             outgoing = await outgoing_of(session, delivery)
-        route = self.channels.route(self.ctx.directory.get(outgoing.recipient))
+        route = self.channels.route(self.ctx.destination(outgoing.recipient))
         if route is None:
             outcome = Outcome(delivered=False, detail="no channel for this recipient")
         else:
@@ -263,12 +265,13 @@ class Dispatcher:
             ):
                 return  # stale: the delivery moved on while this attempt ran
             now = utcnow()
-            agency = ctx.directory.get(delivery.recipient_code)
+            code = delivery.recipient_code
+            destination = ctx.destination(code)
             where = {
-                "recipient": delivery.recipient_code,
+                "recipient": code,
                 "kind": delivery.kind,
                 "attempt": claim.attempt,
-                "channel": agency.delivery if agency else None,
+                "channel": destination.mode if destination else None,
             }
             if outcome.delivered:
                 delivery.state = on_push(Transport(delivery.state), PushResult.DELIVERED)
@@ -280,7 +283,10 @@ class Dispatcher:
                     detail["far_side"] = outcome.answer
                 await _event(session, "delivered", delivery, detail)
             else:
-                policy = ctx.retry_policy_for(agency) if agency else None
+                # A code reached through a peer by pattern has no directory entry of its own:
+                # the hub's default retry limits apply to it.
+                agency = ctx.directory.get(code) or Agency(code, code, "agency")
+                policy = ctx.retry_policy_for(agency) if destination else None
                 decision = (
                     policy.decide(
                         claim.attempt,

@@ -5,6 +5,11 @@ Order matters. The package is parsed hardened, checked against the schema, and i
 verified against the *caller's* registered certificates; from then on only the signed content is
 read. Only then is the signed ``From`` compared with the caller and the recipients resolved.
 A refused package leaves one ``rejected`` trace event and nothing else.
+
+A peer hub's account (``role = "hub"``) sends packages on behalf of the agencies it serves
+(hub.federation). Its signature check is the same, against the certificates registered for the
+agency named in ``From`` (the original sender's: hubs never re-sign), and only for an agency the
+peer is registered to serve; everything after that treats the package as that agency's.
 """
 
 from __future__ import annotations
@@ -36,11 +41,13 @@ from hub.errors import (
     SignatureError,
     WrongPackageKind,
 )
+from hub.federation import DELIVERY_MODE as PEER_MODE
 from hub.states import Business, apply_status
 from hub.states import Transport as T
-from hub.xmlsafe import parse
+from hub.xmlsafe import parse, text_of
 from signing.pki import fingerprint
-from signing.xmldsig import Verified, verify_package
+from signing.xmldsig import EDXML_NS, Verified, verify_package
+from tracking.models import Agency as AgencyRow
 from tracking.models import Delivery, Document, Receipt, StatusRecord, utcnow
 from tracking.store import append_event, put_blob
 
@@ -59,13 +66,17 @@ class Checked:
     size: int
     verified: Verified
     warnings: tuple[Problem, ...]
+    signer: Agency
+    """Whose certificates verified the signature: the caller, or for a peer hub's account the
+    agency it sends for. The signed ``From`` must name it."""
 
 
 def check_package(
     ctx: HubContext, caller: Agency, body: bytes, kind: schema.PackageKind
 ) -> Checked:
-    """Steps 1–3: hardened parse, schema, signature against the caller's certificates."""
-    if not caller.can_exchange:
+    """Steps 1–3: hardened parse, schema, signature against the caller's certificates (for a
+    peer hub: those of the agency it sends for)."""
+    if not (caller.can_exchange or caller.is_hub):
         # About the caller, not the package: answered before the package is even parsed.
         raise Forbidden(f"{caller.code} is an {caller.role} account; only agencies send packages.")
     tree = parse(body)
@@ -81,8 +92,44 @@ def check_package(
             f"This endpoint takes {expected}; this is a {found} package: send it to {endpoint}."
         )
     report = schema.validate(tree, kind, ctx.validation)
-    verified = verify_signature(ctx, caller, tree)
-    return Checked(hashlib.sha256(body).hexdigest(), len(body), verified, report.warnings)
+    signer = _signer(ctx, caller, tree)
+    verified = verify_signature(ctx, signer, tree)
+    return Checked(hashlib.sha256(body).hexdigest(), len(body), verified, report.warnings, signer)
+
+
+_E = f"{{{EDXML_NS}}}"
+_FROM = f"{_E}edXMLEnvelope/{_E}edXMLHeader/{_E}MessageHeader/{_E}From/{_E}OrganId"
+
+
+def _signer(ctx: HubContext, caller: Agency, tree: etree._ElementTree) -> Agency:
+    """The agency whose certificates the signature must verify against.
+
+    An agency signs its own packages. A peer hub's account relays packages signed by the
+    agencies it serves: the ``From`` it claims (read here before the signature is checked, only
+    to choose certificates) must be one of those, and have certificates registered here. The
+    signature is then verified against that agency's certificates alone, and the signed
+    ``From`` must name the same agency (``_require_sender``), so a claim that does not match
+    what was signed is refused either way.
+    """
+    if caller.can_exchange:
+        return caller
+    claimed = text_of(tree.getroot().find(_FROM))
+    if not ctx.directory.speaks_for(caller, claimed):
+        raise Forbidden(
+            f"The hub account {caller.code} sends for {claimed!r}, which it is not registered "
+            "to serve at this hub (its serves patterns, or agencies listed with via = "
+            f"{caller.code}). A peer hub may only relay packages of agencies it serves.",
+            code="sender.mismatch",
+        )
+    signer = ctx.directory.get(claimed)
+    if signer is None:
+        raise SignatureError(
+            f"{claimed} is served by {caller.code}, but no signing certificate of {claimed} is "
+            "registered at this hub: list it in the directory with via = "
+            f"{caller.code} and its certificates.",
+            code="signature.untrusted",
+        )
+    return signer
 
 
 def verify_signature(ctx: HubContext, caller: Agency, tree: etree._ElementTree) -> Verified:
@@ -112,11 +159,14 @@ async def _checked(
     return await asyncio.to_thread(check_package, ctx, caller, body, kind)
 
 
-def _require_sender(caller: Agency, organ_id: str) -> None:
-    if organ_id != caller.code:
+def _require_sender(signer: Agency, organ_id: str) -> None:
+    if organ_id != signer.code:
         raise Forbidden(
-            f"The signed From/OrganId is {organ_id!r} but the credential belongs to {caller.code}. "
-            "An agency may only send in its own name.",
+            f"The signed From/OrganId is {organ_id!r} but the credential belongs to {signer.code}. "
+            "An agency may only send in its own name."
+            if signer.is_local
+            else f"The signed From/OrganId is {organ_id!r}, not {signer.code} whose signature "
+            "was checked.",
             code="sender.mismatch",
         )
 
@@ -130,7 +180,9 @@ _RECEIVER_PATH = (
 
 @dataclass(frozen=True)
 class Recipient:
-    agency: Agency
+    code: str
+    mode: str  # how it is delivered: pull | push | peer
+    peer: str | None = None  # the peer hub it is forwarded to; None: a local agency
     note: str | None = None  # why it gets the package when it is not a plain To
 
 
@@ -139,15 +191,22 @@ class Routing:
     recipients: list[Recipient]
     # Each group address named in To, with the members it stood for (for the trace).
     expansions: dict[str, list[str]]
+    # Recipients the sending peer hub serves itself (a package relayed by a hub account names
+    # every recipient of the original; this hub delivers only its own part).
+    left_to_sender_hub: list[str]
 
 
-def _resolve_recipients(ctx: HubContext, pkg: DocumentPackage, extra: dict[str, str]) -> Routing:
-    """Step 4 for documents: every To (and every receiver an update names) is a known agency or
-    group address, named once, not the sender. A group stands for its members (the sender
-    excluded); a member also named on its own is one recipient, a plain To."""
+def _resolve_recipients(
+    ctx: HubContext, caller: Agency, pkg: DocumentPackage, extra: dict[str, str]
+) -> Routing:
+    """Step 4 for documents: every To (and every receiver an update names) is a known agency, a
+    group address, or a code a peer hub takes, named once, not the sender. A group stands for
+    its members (the sender excluded); a member also named on its own is one recipient, a plain
+    To."""
     sender = pkg.sender.organ_id
     out: dict[str, Recipient] = {}
     expansions: dict[str, list[str]] = {}
+    left: list[str] = []
     problems = []
     named: list[tuple[str, str, str | None]] = [
         (to.organ_id, _TO_PATH.format(i), None) for i, to in enumerate(pkg.recipients, 1)
@@ -157,10 +216,13 @@ def _resolve_recipients(ctx: HubContext, pkg: DocumentPackage, extra: dict[str, 
     ]
     seen_to: set[str] = set()
     for code, path, note in named:
-        agency = ctx.directory.get(code)
-        group = ctx.directory.group(code) if agency is None else None
+        # Groups first: a group's code is this hub's own, whatever a peer's patterns say.
+        group = ctx.directory.group(code)
+        where = ctx.destination(code) if group is None else None
         if note is None and code in seen_to:
             problems.append(Problem(f"{code} is named twice", path=path))
+        elif code == sender:
+            problems.append(Problem("the sender cannot send to itself", path=path))
         elif group is not None:
             members = [m for m in group.members if m != sender]
             if not members:
@@ -168,18 +230,33 @@ def _resolve_recipients(ctx: HubContext, pkg: DocumentPackage, extra: dict[str, 
             expansions[code] = members
             for member in members:
                 if member not in out:
-                    found = ctx.directory.get(member)
+                    found = ctx.destination(member)
                     assert found is not None  # groups are expanded from the directory
-                    out[member] = Recipient(found, note or f"group {code}")
-        elif agency is None or not agency.can_exchange:
-            problems.append(Problem(f"{code} is not an agency this hub knows", path=path))
-        elif agency.code == sender:
-            problems.append(Problem("the sender cannot send to itself", path=path))
+                    out[member] = Recipient(member, found.mode, found.peer, note or f"group {code}")
+        elif caller.is_hub and (
+            ctx.directory.speaks_for(caller, code)
+            or (where is not None and where.peer == caller.code)
+        ):
+            # The hub that relayed the package delivers to these itself; sending them back
+            # would loop.
+            if code not in left:
+                left.append(code)
+        elif where is None:
+            problems.append(
+                Problem(
+                    f"{code} is not an agency this hub knows, and no peer hub routes it",
+                    path=path,
+                )
+            )
         else:
             # Named on its own: a plain To (or the update's note), whatever a group said before.
-            out[code] = Recipient(agency, note)
+            out[code] = Recipient(code, where.mode, where.peer, note)
         if note is None:
             seen_to.add(code)
+    if not problems and not out:
+        problems.append(
+            Problem(f"every recipient is served by {caller.code}, which sent the package")
+        )
     if problems:
         raise RoutingError(
             "; ".join(p.message for p in problems)
@@ -187,17 +264,37 @@ def _resolve_recipients(ctx: HubContext, pkg: DocumentPackage, extra: dict[str, 
             "(lienthong agencies list).",
             problems=problems,
         )
-    return Routing(list(out.values()), expansions)
+    return Routing(list(out.values()), expansions, left)
+
+
+async def _ensure_remote_rows(session: AsyncSession, recipients: list[Recipient]) -> None:
+    """A code routed to a peer by pattern has no directory entry; deliveries still point at an
+    ``agencies`` row, so it gets one (role ``remote``) the first time a package goes to it."""
+    for r in recipients:
+        if r.peer is not None and await session.get(AgencyRow, r.code) is None:
+            session.add(
+                AgencyRow(
+                    code=r.code,
+                    name=r.code,
+                    parent_code=None,
+                    role="remote",
+                    delivery_mode=PEER_MODE,
+                    push_url=None,
+                    credential_sha256=None,
+                    updated_at=utcnow(),
+                )
+            )
+    await session.flush()
 
 
 async def _earlier_answer(
-    ctx: HubContext, session: AsyncSession, caller: Agency, pkg: DocumentPackage, sha256: str
+    ctx: HubContext, session: AsyncSession, sender: Agency, pkg: DocumentPackage, sha256: str
 ) -> dict[str, Any] | None:
     """Step 5, de-duplication. The same bytes again are a retry: the original answer. For a new
     document (type 0), other bytes under a DocumentId the sender already used are refused with
     the existing document's id; revoke, update and replace reuse DocumentIds by design."""
     query = select(Document).where(
-        Document.sender_code == caller.code,
+        Document.sender_code == sender.code,
         Document.edxml_document_id == pkg.document_id,
         Document.business_type == int(pkg.business_type),
     )
@@ -208,7 +305,7 @@ async def _earlier_answer(
         return None
     if existing.package_sha256 != sha256:
         raise Conflict(
-            f"{caller.code} already sent a document with DocumentId {pkg.document_id!r} "
+            f"{sender.code} already sent a document with DocumentId {pkg.document_id!r} "
             f"(hub document {existing.id}). To change it, send an update (BussinessDocType 2) "
             "or a replacement (3); to send a new document, give it a new DocumentId.",
             code="document.duplicate",
@@ -253,25 +350,27 @@ def _receipt(
 async def accept_document(ctx: HubContext, caller: Agency, body: bytes) -> dict[str, Any]:
     """Check and store a document package; return the receipt (202)."""
     checked = await _checked(ctx, caller, body, "edoc")
+    sender = checked.signer  # the caller, or the agency a peer hub relays for
     pkg = read_document(checked.verified.signed_root)
-    _require_sender(caller, pkg.sender.organ_id)
+    _require_sender(sender, pkg.sender.organ_id)
     the_plan = business.plan(pkg)
-    routing = _resolve_recipients(ctx, pkg, the_plan.extra if the_plan else {})
+    routing = _resolve_recipients(ctx, caller, pkg, the_plan.extra if the_plan else {})
     recipients = routing.recipients
     # Unzipping can take a moment on large files: off the event loop, outside the transaction.
     attachments = await asyncio.to_thread(describe_attachments, pkg)
 
     async with ctx.store.write() as session:
-        answer = await _earlier_answer(ctx, session, caller, pkg, checked.sha256)
+        answer = await _earlier_answer(ctx, session, sender, pkg, checked.sha256)
         if answer is not None:
             return answer
-        earlier = await business.find_earlier(session, caller.code, the_plan) if the_plan else []
+        earlier = await business.find_earlier(session, sender.code, the_plan) if the_plan else []
+        await _ensure_remote_rows(session, recipients)
 
         now = utcnow()
         await put_blob(session, checked.sha256, body)
         doc = Document(
             id=new_id(),
-            sender_code=caller.code,
+            sender_code=sender.code,
             edxml_document_id=pkg.document_id,
             code_number=pkg.code.number,
             code_notation=pkg.code.notation,
@@ -299,7 +398,9 @@ async def accept_document(ctx: HubContext, caller: Agency, body: bytes) -> dict[
         }
         if earlier:
             received["earlier_documents"] = [d.id for d in earlier]
-        await append_event(session, "received", caller.code, document_id=doc.id, detail=received)
+        if caller.is_hub:
+            received["via"] = caller.code  # relayed by this peer hub's account
+        await append_event(session, "received", sender.code, document_id=doc.id, detail=received)
         await append_event(
             session, "validated", "hub", document_id=doc.id, detail=_validated(checked)
         )
@@ -310,12 +411,12 @@ async def accept_document(ctx: HubContext, caller: Agency, body: bytes) -> dict[
                 await append_event(
                     session,
                     business.event_kind(the_plan),
-                    caller.code,
+                    sender.code,
                     document_id=earlier_doc.id,
                     detail={
                         "by_document": doc.id,
                         "reason": the_plan.reason,
-                        "recipients": [r.agency.code for r in recipients],
+                        "recipients": [r.code for r in recipients],
                         **({"receivers": the_plan.extra} if the_plan.extra else {}),
                     },
                 )
@@ -325,28 +426,26 @@ async def accept_document(ctx: HubContext, caller: Agency, body: bytes) -> dict[
                 id=new_id(),
                 kind="document",
                 document_id=doc.id,
-                recipient_code=recipient.agency.code,
+                recipient_code=recipient.code,
                 priority=int(pkg.priority),
                 state=T.QUEUED,
                 note=recipient.note,
                 created_at=now,
-                next_attempt_at=ctx.first_attempt_at(recipient.agency.code, now),
+                next_attempt_at=ctx.first_attempt_at(recipient.code, now),
                 attempts=0,
                 recall_pending=False,
             )
             session.add(delivery)
             deliveries.append(delivery)
         await session.flush()
-        signed = await receipts.submission_receipt(
-            ctx, session, doc, [r.agency.code for r in recipients]
-        )
-        await append_event(
-            session,
-            "stored",
-            "hub",
-            document_id=doc.id,
-            detail={"recipients": [r.agency.code for r in recipients], "receipt_id": signed.id},
-        )
+        signed = await receipts.submission_receipt(ctx, session, doc, [r.code for r in recipients])
+        stored: dict[str, Any] = {
+            "recipients": [r.code for r in recipients],
+            "receipt_id": signed.id,
+        }
+        if routing.left_to_sender_hub:
+            stored["left_to_sender_hub"] = routing.left_to_sender_hub
+        await append_event(session, "stored", "hub", document_id=doc.id, detail=stored)
         for code, members in routing.expansions.items():
             group = ctx.directory.group(code)
             assert group is not None
@@ -358,19 +457,22 @@ async def accept_document(ctx: HubContext, caller: Agency, body: bytes) -> dict[
                 detail={"group": code, "name": group.name, "members": members},
             )
         for recipient, delivery in zip(recipients, deliveries, strict=True):
-            queued = {"recipient": recipient.agency.code, "mode": recipient.agency.delivery}
+            queued = {"recipient": recipient.code, "mode": recipient.mode}
+            if recipient.peer:
+                queued["via"] = recipient.peer
             if recipient.note:
                 queued["note"] = recipient.note
             await append_event(
                 session, "queued", "hub", document_id=doc.id, delivery_id=delivery.id, detail=queued
             )
     for recipient in recipients:
-        ctx.notifier.notify(recipient.agency.code)
+        if recipient.peer is None:
+            ctx.notifier.notify(recipient.code)
     if any(d.next_attempt_at is not None for d in deliveries):
         ctx.outbox.ring()
     log.info(
         "document accepted",
-        extra={"document_id": doc.id, "sender": caller.code, "recipients": len(recipients)},
+        extra={"document_id": doc.id, "sender": sender.code, "recipients": len(recipients)},
     )
     return _receipt(ctx, doc, deliveries, duplicate=False, signed=signed)
 
@@ -391,20 +493,21 @@ def _validated(checked: Checked) -> dict[str, Any]:
 
 
 async def _find_reported_document(
-    session: Any, caller: Agency, status: StatusPackage
+    session: Any, reporter: Agency, status: StatusPackage
 ) -> tuple[Document, Delivery]:
     """The document a status is about, and the delivery (document → recipient) it moves.
 
-    For 13 (recall) the caller is the document's sender and ResponseFor/OrganId names the
-    recipient; for every other code the caller is a recipient and ResponseFor/OrganId the sender.
-    The answer is the same whether the document does not exist or is not the caller's to report
-    on, so nothing leaks.
+    *reporter* is the agency whose signature was checked: the caller, or the agency a peer
+    hub relays for (never the hub account itself). For 13 (recall) the reporter is the
+    document's sender and ResponseFor/OrganId names the recipient; for every other code the
+    reporter is a recipient and ResponseFor/OrganId the sender. The answer is the same whether
+    the document does not exist or is not the reporter's to report on, so nothing leaks.
     """
     rf = status.response_for
     if status.status_code is StatusCode.RECALL_REQUEST:
-        sender, recipient = caller.code, rf.organ_id
+        sender, recipient = reporter.code, rf.organ_id
     else:
-        sender, recipient = rf.organ_id, caller.code
+        sender, recipient = rf.organ_id, reporter.code
     row = (
         await session.execute(
             select(Document, Delivery)
@@ -423,7 +526,7 @@ async def _find_reported_document(
         who = "sent by you to" if status.status_code is StatusCode.RECALL_REQUEST else "from"
         raise RoutingError(
             f"No document {rf.document_id!r} {who} {rf.organ_id} was delivered "
-            + ("" if status.status_code is StatusCode.RECALL_REQUEST else f"to {caller.code} ")
+            + ("" if status.status_code is StatusCode.RECALL_REQUEST else f"to {reporter.code} ")
             + "through this hub; check ResponseFor/OrganId and ResponseFor/DocumentId.",
             code="status.document_unknown",
         )
@@ -433,15 +536,16 @@ async def _find_reported_document(
 async def accept_status(ctx: HubContext, caller: Agency, body: bytes) -> dict[str, Any]:
     """Check a status package, move the business state, route it to the other side (202)."""
     checked = await _checked(ctx, caller, body, "status")
+    reporter = checked.signer  # the caller, or the agency a peer hub relays for
     status = read_status(checked.verified.signed_root)
-    _require_sender(caller, status.reporter.organ_id)
+    _require_sender(reporter, status.reporter.organ_id)
 
     async with ctx.store.write() as session:
-        doc, target_delivery = await _find_reported_document(session, caller, status)
+        doc, target_delivery = await _find_reported_document(session, reporter, status)
         existing = (
             await session.execute(
                 select(StatusRecord).where(
-                    StatusRecord.reporter_code == caller.code,
+                    StatusRecord.reporter_code == reporter.code,
                     StatusRecord.package_sha256 == checked.sha256,
                 )
             )
@@ -466,12 +570,15 @@ async def accept_status(ctx: HubContext, caller: Agency, body: bytes) -> dict[st
             if status.status_code is StatusCode.RECALL_REQUEST
             else doc.sender_code
         )
+        # The other party may be served by a peer hub: then the status is forwarded there.
+        where = ctx.destination(route_to)
+        peer = where.peer if where is not None else None
         now = utcnow()
         await put_blob(session, checked.sha256, body)
         record = StatusRecord(
             id=new_id(),
             document_id=doc.id,
-            reporter_code=caller.code,
+            reporter_code=reporter.code,
             target_code=route_to,
             recipient_code=target_delivery.recipient_code,
             status_code=status.status_code.value,
@@ -497,34 +604,36 @@ async def accept_status(ctx: HubContext, caller: Agency, body: bytes) -> dict[st
         )
         session.add(delivery)
         await session.flush()
+        reported: dict[str, Any] = {
+            "status_id": record.id,
+            "code": status.status_code.value,
+            "meaning": status.status_code.meaning,
+            "description": status.description,
+            "reported_at": status.timestamp,
+            "package_sha256": checked.sha256,
+        }
+        if caller.is_hub:
+            reported["via"] = caller.code  # relayed by this peer hub's account
         await append_event(
             session,
             "status",
-            caller.code,
+            reporter.code,
             document_id=doc.id,
             delivery_id=target_delivery.id,
-            detail={
-                "status_id": record.id,
-                "code": status.status_code.value,
-                "meaning": status.status_code.meaning,
-                "description": status.description,
-                "reported_at": status.timestamp,
-                "package_sha256": checked.sha256,
-            },
+            detail=reported,
         )
+        queued: dict[str, Any] = {
+            "recipient": route_to,
+            "status_id": record.id,
+            "code": status.status_code.value,
+        }
+        if peer:
+            queued.update(mode=PEER_MODE, via=peer)
         await append_event(
-            session,
-            "queued",
-            "hub",
-            document_id=doc.id,
-            delivery_id=delivery.id,
-            detail={
-                "recipient": route_to,
-                "status_id": record.id,
-                "code": status.status_code.value,
-            },
+            session, "queued", "hub", document_id=doc.id, delivery_id=delivery.id, detail=queued
         )
-    ctx.notifier.notify(route_to)
+    if peer is None:
+        ctx.notifier.notify(route_to)
     if delivery.next_attempt_at is not None:
         ctx.outbox.ring()
     return _status_answer(record, delivery.id, duplicate=False)

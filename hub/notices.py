@@ -54,7 +54,9 @@ async def tell_sender(
     caller's write transaction; the notice, or None when there is no sender to tell. The caller
     wakes the sender's long poll (and the dispatcher) after the commit."""
     sender = await _sender_of(session, delivery)
-    if sender is None:
+    if sender is None or ctx.directory.local(sender) is None:
+        # A sender behind a peer hub has no inbox here, and a notice is nothing a peer takes:
+        # the alert (trace and log) is all there is.
         return None
     text = reason(delivery.recipient_code, what, delivery.id)
     notice = Delivery(

@@ -119,6 +119,12 @@ async def issue_delivery_receipt(
     )
     session.add(row)
     await session.flush()
+    sender = ctx.directory.get(doc.sender_code)
+    if sender is not None and not sender.is_local:
+        # The sender is served by a peer hub and has no inbox here; the peer recorded this
+        # hub's submission receipt when it forwarded the document. The receipt stays here,
+        # signed, for auditors (its id is in the acknowledgement's trace event).
+        return row
     to_sender = Delivery(
         id=str(uuid.uuid4()),
         kind="receipt",

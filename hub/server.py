@@ -20,9 +20,10 @@ from hub.checkpoints import make_checkpoint
 from hub.config import Settings
 from hub.context import HubContext
 from hub.directory import Directory, sync_directory
-from hub.dispatcher import Dispatcher, start_dispatcher
+from hub.dispatcher import Dispatcher, standard_channels, start_dispatcher
 from hub.errors import ConfigError
 from hub.expiry import add_expiry_job
+from hub.federation import PeerRouter, peer_routes
 from signing.keyfiles import load_hub_identity
 from signing.pki import fingerprint, load_certificates
 from signing.receipts import ReceiptSigner
@@ -223,6 +224,7 @@ async def open_context(settings: Settings) -> HubContext:
         delivery=settings.delivery,
         trust=trust,
         receipts=receipts,
+        peers=peer_routes(settings.peers),
     )
 
 
@@ -248,13 +250,29 @@ async def start(settings: Settings, *, port: int | None = None) -> RunningHub:
         ) from exc
     scheduler = hub_scheduler(context, settings)
     scheduler.start()
-    dispatcher = start_dispatcher(context)
+    channels = standard_channels(context)
+    if settings.peers:
+        channels.register(
+            "peer",
+            PeerRouter(
+                context.directory,
+                settings.peers,
+                timeout_seconds=settings.delivery.push_timeout_seconds,
+            ),
+            how="forwarded",
+        )
+    dispatcher = start_dispatcher(context, channels)
     server = site._server
     sockets = getattr(server, "sockets", None) or []
     bound_port = sockets[0].getsockname()[1] if sockets else settings.listen_port
     url = f"http://{settings.listen_host}:{bound_port}"
     log.info(
         "hub serving",
-        extra={"url": url, "hub": settings.hub_id, "agencies": len(context.directory)},
+        extra={
+            "url": url,
+            "hub": settings.hub_id,
+            "agencies": len(context.directory),
+            "peers": [p.name for p in settings.peers],
+        },
     )
     return RunningHub(context, runner, url, scheduler, dispatcher)
