@@ -7,13 +7,15 @@ directory to another), then sends them with a fixed number of concurrent senders
 recipient receives at the same time:
 
 * pull: each recipient long-polls its inbox with a lease, downloads each package and
-  acknowledges it, as an agency system would.
+  acknowledges it, as an agency system would;
+* push: every agency is configured for push to an aiohttp endpoint in this process, which takes
+  each POST (a document is delivered when the hub's push is answered 2xx).
 
 Reported: documents per second from the first send to the last delivery; intake latency (POST
 to 202: parsed, validated, verified, committed, receipt signed); end-to-end latency (POST to the
 recipient holding the bytes), p50/p95/p99; the hub process's CPU time and peak memory.
 
-    python bench/delivery.py [--documents N] [--concurrency C] [--json]
+    python bench/delivery.py [--mode pull|push|both] [--documents N] [--concurrency C] [--json]
 
 The load generator shares the machine with the hub: on a 2-core machine the two compete for the
 cores, which is part of what is measured.
@@ -76,9 +78,16 @@ class Project:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    push_base: str = ""  # set: every agency is delivered by push to PUSH_BASE/CODE
+
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("LIENTHONG_")}
         env["LIENTHONG_CONFIG"] = str(self.root / "config" / "hub.toml")
+        if self.push_base:
+            for code in self.agencies():
+                prefix = "LIENTHONG_AGENCY_" + code.replace(".", "_") + "_"
+                env[prefix + "DELIVERY"] = "push"
+                env[prefix + "PUSH_URL"] = f"{self.push_base}/{code}"
         return env
 
     def run(self, *args: str) -> None:
@@ -194,6 +203,10 @@ def build_packages(
 @dataclass
 class Clock:
     sent_at: dict[str, float] = field(default_factory=dict)  # DocumentId → POST started
+    started: dict[str, float] = field(default_factory=dict)  # hub document id → POST started
+    pushed_at: dict[str, float] = field(default_factory=dict)  # hub document id → pushed
+    expected: int = 0
+    all_pushed: asyncio.Event = field(default_factory=asyncio.Event)
     intake: list[float] = field(default_factory=list)
     end_to_end: list[float] = field(default_factory=list)
     delivered: int = 0
@@ -217,8 +230,9 @@ async def send_all(
             sender, document_id, body = queue.get_nowait()
             started = time.monotonic()
             clock.sent_at[document_id] = started
-            await clients[sender].send_document(body)
+            receipt = await clients[sender].send_document(body)
             clock.intake.append(time.monotonic() - started)
+            clock.started[receipt["document_id"]] = started
 
     try:
         await asyncio.gather(*(worker() for _ in range(concurrency)))
@@ -241,6 +255,32 @@ async def receive_pull(project: Project, code: str, total: int, clock: Clock) ->
                 await agency.ack(item["delivery_id"])
 
 
+async def push_endpoint(clock: Clock) -> tuple[Any, str]:
+    """An aiohttp server standing for every agency's push endpoint; records each document."""
+    from aiohttp import web
+
+    async def take(request: web.Request) -> web.Response:
+        await request.read()
+        if request.headers.get("Lienthong-Kind") == "document":
+            # Keyed by the hub's document id: the push can arrive before the sender has read
+            # its 202; latencies are worked out at the end.
+            now = time.monotonic()
+            clock.pushed_at.setdefault(request.headers["Lienthong-Document-Id"], now)
+            clock.delivered = len(clock.pushed_at)
+            clock.last_delivery = max(clock.last_delivery, now)
+            if clock.delivered >= clock.expected:
+                clock.all_pushed.set()
+        return web.Response(status=204)
+
+    app = web.Application(client_max_size=64 * 1024 * 1024)
+    app.router.add_post("/push/{code}", take)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    return runner, f"http://127.0.0.1:{port}/push"
+
+
 def percentiles(values: list[float]) -> dict[str, float]:
     cuts = statistics.quantiles(values, n=100, method="inclusive")
     return {
@@ -250,38 +290,55 @@ def percentiles(values: list[float]) -> dict[str, float]:
     }
 
 
-async def run_pull(project: Project, documents: int, concurrency: int, seed: int) -> dict[str, Any]:
+async def run(
+    project: Project, mode: str, documents: int, concurrency: int, seed: int
+) -> dict[str, Any]:
     packages = build_packages(project, documents, random.Random(seed))
     sizes = [len(body) for _, _, body in packages]
+    clock = Clock(expected=documents)
+    endpoint = None
+    if mode == "push":
+        endpoint, project.push_base = await push_endpoint(clock)
     server = Server(project)
     try:
-        clock = Clock()
         before = server.usage()
         started = time.monotonic()
-        receivers = [
-            asyncio.create_task(receive_pull(project, code, documents, clock))
-            for code in project.agencies()
-        ]
+        receivers = (
+            [
+                asyncio.create_task(receive_pull(project, code, documents, clock))
+                for code in project.agencies()
+            ]
+            if mode == "pull"
+            else []
+        )
         await send_all(project, packages, concurrency, clock)
         sent = time.monotonic()
-        await asyncio.wait_for(asyncio.gather(*receivers), timeout=300)
+        if mode == "pull":
+            await asyncio.wait_for(asyncio.gather(*receivers), timeout=300)
+        else:
+            await asyncio.wait_for(clock.all_pushed.wait(), timeout=300)
         after = server.usage()
     finally:
         server.stop()
+        project.push_base = ""
+        if endpoint is not None:
+            await endpoint.cleanup()
+    if mode == "push":
+        clock.end_to_end = [clock.pushed_at[d] - clock.started[d] for d in clock.pushed_at]
     elapsed = clock.last_delivery - started
+    cpu = after["cpu_seconds"] - before["cpu_seconds"]
     return {
-        "mode": "pull",
+        "mode": mode,
         "documents": documents,
+        "delivered": clock.delivered,
         "concurrency": concurrency,
         "package_bytes_mean": round(statistics.fmean(sizes)),
         "accepted_per_s": round(documents / (sent - started), 1),
-        "delivered_per_s": round(documents / elapsed, 1),
+        "delivered_per_s": round(clock.delivered / elapsed, 1),
         "intake": percentiles(clock.intake),
         "end_to_end": percentiles(clock.end_to_end),
-        "hub_cpu_seconds": round(after["cpu_seconds"] - before["cpu_seconds"], 1),
-        "hub_cpu_per_document_ms": round(
-            (after["cpu_seconds"] - before["cpu_seconds"]) / documents * 1000, 2
-        ),
+        "hub_cpu_seconds": round(cpu, 1),
+        "hub_cpu_per_document_ms": round(cpu / documents * 1000, 2),
         "hub_peak_rss_mib": round(after["peak_rss_mib"], 1),
     }
 
@@ -306,11 +363,25 @@ def main() -> None:
     parser.add_argument("--documents", type=int, default=2000, help="documents to send")
     parser.add_argument("--concurrency", type=int, default=16, help="concurrent senders")
     parser.add_argument("--seed", type=int, default=1, help="random seed for the traffic")
+    parser.add_argument(
+        "--mode", choices=("pull", "push", "both"), default="both", help="how recipients receive"
+    )
     parser.add_argument("--json", action="store_true", help="print JSON")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="lienthong-bench-") as tmp:
-        project = make_project(Path(tmp))
-        results = [asyncio.run(run_pull(project, args.documents, args.concurrency, args.seed))]
+        modes = ("pull", "push") if args.mode == "both" else (args.mode,)
+        results = [  # each mode on its own fresh project and database
+            asyncio.run(
+                run(
+                    make_project(Path(tmp) / mode),
+                    mode,
+                    args.documents,
+                    args.concurrency,
+                    args.seed,
+                )
+            )
+            for mode in modes
+        ]
     if args.json:
         print(json.dumps({"machine": machine(), "results": results}, indent=2, ensure_ascii=False))
         return
