@@ -979,6 +979,78 @@ def _add_evidence_parsers(add: Callable[..., argparse.ArgumentParser]) -> None:
     p.set_defaults(func=cmd_evidence_verify)
 
 
+# --- reports ---------------------------------------------------------------------------------
+
+
+async def cmd_report(args: argparse.Namespace) -> int:
+    """Monthly figures per agency from the hub's database (hub.reports)."""
+    import csv
+    import io
+
+    from adapters.tables import table
+    from hub.reports import COLUMNS, ack_windows, month_bounds, monthly_report
+    from tracking.models import utcnow
+    from tracking.store import Store
+
+    try:
+        month_bounds(args.month)
+    except ValueError as exc:
+        print(f"lienthong report: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    windows = ack_windows(_raw_config(args), os.environ, str(_config_path(args)))
+    settings = load_settings(_config_path(args))
+    store = Store.open(settings.database_url)
+    try:
+        figures = await monthly_report(store, args.month, windows, utcnow())
+    finally:
+        await store.close()
+    rows = [f.as_dict() for f in figures]
+    if args.json:
+        _print_json(
+            {
+                "month": args.month,
+                "timezone": "UTC+07:00",
+                "ack_hours": {str(p): w.total_seconds() / 3600 for p, w in windows.items()},
+                "agencies": rows,
+            }
+        )
+    elif args.csv:
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        print(out.getvalue(), end="")
+    else:
+        print(f"{args.month} (Vietnam time, UTC+7)")
+        headers = ["agency", "sent", "received", "ack in time", "overdue", "pending", "06"]
+        headers.append("median h to 06")
+        print(
+            table(
+                headers,
+                [["" if r[c] is None else str(r[c]) for c in COLUMNS] for r in rows],
+            )
+            if rows
+            else "no documents in that month"
+        )
+    return EXIT_OK
+
+
+def _add_report_parser(add: Callable[..., argparse.ArgumentParser]) -> None:
+    p = add(
+        "report",
+        cmd_report,
+        "monthly figures per agency: sent, received, acknowledged in time, overdue, time to 06",
+        "Read the hub's database and print, per agency, for the documents the hub received in "
+        "MONTH (Vietnam time): documents sent and received, deliveries acknowledged within "
+        "the window of their priority ([deadlines]), overdue and pending ones, documents "
+        "finished (06) and the median hours from receipt to 06.",
+    )
+    p.add_argument("--month", required=True, metavar="YYYY-MM", help="e.g. 2026-11")
+    form = p.add_mutually_exclusive_group()
+    form.add_argument("--csv", action="store_true", help="print CSV")
+    form.add_argument("--json", action="store_true", help="print JSON")
+
+
 # --- argument parsing ------------------------------------------------------------------------
 
 
@@ -1337,6 +1409,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--exit", action="store_true", help="exit after the exchange instead of serving"
     )
     _add_evidence_parsers(add)
+    _add_report_parser(add)
 
     demo_sub = demo.add_subparsers(dest="demo_command", metavar="ACTION")
     init = demo_sub.add_parser(
