@@ -364,6 +364,7 @@ def verify_bundle(data: bytes, certificate: x509.Certificate) -> EvidenceReport:
 
     events = _events(files, checkpoint, report)
     _check_against_events(files, events, receipts, package, report)
+    _check_document_facts(document, events, report)
     if isinstance(manifest.get("hub"), str) and report.hub and manifest["hub"] != report.hub:
         report.problem(
             "file",
@@ -560,6 +561,33 @@ def _check_against_events(
     for status_id, name in sorted(status_files.items()):
         if status_id not in status_events:
             report.problem("status", f"{name} is named by no status event of the document", name)
+
+
+def _check_document_facts(
+    document: Mapping[str, Any], events: Iterable[EventRow], report: EvidenceReport
+) -> None:
+    """The manifest's description of the document (not signed) says what the signed received
+    event says, so a reader of the manifest is not misled."""
+    received = next((e for e in events if e.kind == "received"), None)
+    if received is None or received.document_id != report.document_id:
+        return
+    detail = _detail(received)
+    # (The document's received_at is taken a moment before its event's time: not compared.)
+    signed: dict[str, Any] = {"sender": received.actor}
+    signed.update({k: detail.get(k) for k in _FACTS if k in detail})
+    for key, value in signed.items():
+        stated = document.get(key)
+        if stated != value:
+            report.problem(
+                "file",
+                f"the manifest says the document's {key} is {stated!r}; its signed received "
+                f"event says {value!r}",
+                MANIFEST,
+            )
+
+
+# What both the manifest and a document's received event record.
+_FACTS = ("edxml_document_id", "code", "subject", "priority", "package_sha256", "size")
 
 
 def _detail(event: EventRow) -> dict[str, Any]:

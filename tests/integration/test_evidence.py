@@ -3,6 +3,7 @@ hub's certificate alone, and every kind of tampering is reported."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 import pytest
@@ -17,6 +18,7 @@ from tracking.evidence import (
     CERTIFICATE,
     CHECKPOINT,
     EVENTS,
+    MANIFEST,
     PACKAGE,
     RECEIPTS_DIR,
     STATUS_DIR,
@@ -97,6 +99,12 @@ def _changed_package(files: dict[str, bytes]) -> dict[str, bytes | None]:
     return {PACKAGE: files[PACKAGE] + b"\n<!-- added after signing -->\n"}
 
 
+def _misdescribed(manifest: bytes) -> bytes:
+    data = json.loads(manifest)
+    data["document"]["subject"] = "V/v một việc khác"
+    return json.dumps(data).encode()
+
+
 def _first_receipt(files: dict[str, bytes]) -> str:
     return sorted(n for n in files if n.startswith(RECEIPTS_DIR))[0]
 
@@ -142,6 +150,10 @@ TAMPERING: dict[str, tuple[Callable[[bytes], bytes], set[tuple[str, str | None]]
             fix_manifest=True,
         ),
         {("receipt", None)},
+    ),
+    "a manifest that misdescribes the document": (
+        lambda b: rezip(b, {MANIFEST: _misdescribed(members(b)[MANIFEST])}),
+        {("file", MANIFEST)},
     ),
     "a forged checkpoint": (
         lambda b: rezip(
