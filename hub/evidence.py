@@ -3,6 +3,7 @@ bundle itself and its verification are ``tracking.evidence``."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 from cryptography import x509
@@ -91,17 +92,6 @@ async def gather(
         assert doc is not None
         package = await session.get(Blob, doc.package_sha256)
         assert package is not None
-        receipts = (
-            await session.execute(select(Receipt).where(Receipt.document_id == document_id))
-        ).scalars()
-        statuses = (
-            await session.execute(
-                select(StatusRecord.id, Blob.data)
-                .join(Blob, Blob.sha256 == StatusRecord.package_sha256)
-                .where(StatusRecord.document_id == document_id)
-                .order_by(StatusRecord.received_at, StatusRecord.id)
-            )
-        ).all()
         events = (
             await session.execute(
                 select(TraceEvent)
@@ -123,6 +113,25 @@ async def gather(
             )
             for e in events
         )
+        # Only what the run of events names: a status or receipt that arrived after the
+        # checkpoint belongs to a later export, not to this proof.
+        named = _named_ids(rows, document_id)
+        receipts = (
+            await session.execute(
+                select(Receipt).where(
+                    Receipt.document_id == document_id,
+                    Receipt.id.in_(named) | (Receipt.kind == "submission"),
+                )
+            )
+        ).scalars()
+        statuses = (
+            await session.execute(
+                select(StatusRecord.id, Blob.data)
+                .join(Blob, Blob.sha256 == StatusRecord.package_sha256)
+                .where(StatusRecord.document_id == document_id, StatusRecord.id.in_(named))
+                .order_by(StatusRecord.received_at, StatusRecord.id)
+            )
+        ).all()
         receipt_map = {r.id: r.jws for r in receipts}
     return Evidence(
         hub=hub_id,
@@ -145,3 +154,15 @@ async def gather(
         certificate_pem=certificate.public_bytes(serialization.Encoding.PEM),
         exported_at=utcnow(),
     )
+
+
+def _named_ids(rows: tuple[EventRow, ...], document_id: str) -> set[str]:
+    """The status and receipt ids the document's events name."""
+    named = set()
+    for row in rows:
+        if row.document_id == document_id:
+            detail = json.loads(row.detail)
+            for key in ("status_id", "receipt_id"):
+                if isinstance(detail.get(key), str):
+                    named.add(detail[key])
+    return named
