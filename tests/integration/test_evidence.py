@@ -9,6 +9,8 @@ from collections.abc import Callable
 import pytest
 from cryptography import x509
 
+from hub import evidence as evidence_module
+from hub.checkpoints import make_checkpoint
 from hub.edxml.model import StatusCode
 from hub.errors import NotFound
 from hub.evidence import NoCheckpoint, gather
@@ -203,3 +205,24 @@ async def test_another_certificate_verifies_nothing(hub: Hub) -> None:
     kinds = {what for what, _file in problems(report)}
     assert {"receipt", "checkpoint"} <= kinds
     assert any("not the one verified with" in note for note in report.notes)
+
+
+async def test_a_status_reported_after_the_checkpoint_is_left_for_the_next_export(
+    hub: Hub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Export racing a new status: the rows read may be newer than the chosen checkpoint."""
+    document_id = await exchange(hub)
+    assert await make_checkpoint(hub.ctx) is not None
+    span = await evidence_module._document_range(hub.ctx.store, document_id)
+    letter = document(CITY, (BA_DINH, HOAN_KIEM), number="501")
+    late = await hub.report(status(HOAN_KIEM, letter, StatusCode.ARRIVED))
+    assert late.status == 202
+
+    async def as_before(_store: object, _document_id: str) -> evidence_module.Range:
+        return span
+
+    monkeypatch.setattr(evidence_module, "_document_range", as_before)
+    bundle = write_bundle(await gather(hub.ctx.store, document_id, hub_cert(hub), "test-hub"))
+    report = verify_bundle(bundle, hub_cert(hub))
+    assert report.valid, report.problems
+    assert [s["code"] for s in report.statuses] == ["01", "03", "06"]
