@@ -65,3 +65,33 @@ def test_a_bundle_without_anything_reports_what_is_missing() -> None:
     assert not report.valid
     whats = {p.what for p in report.problems}
     assert {"file", "package", "checkpoint", "receipt", "chain"} <= whats
+
+
+def test_a_run_from_inside_the_chain_verifies_against_a_checkpoint_after_it() -> None:
+    import dataclasses
+
+    from tests.unit.test_audit_chain import build
+    from tracking.audit import ChainWalk
+
+    rows = build(12)[4:]  # events 5–12, as a bundle carries them
+    walk = ChainWalk.from_event(rows[0], {12: rows[-1].hash})
+    assert all(walk.feed(r) for r in rows) and walk.report().intact
+    assert walk.report().events == 8
+
+    gap = rows[:3] + rows[4:]  # event 8 left out
+    walk = ChainWalk.from_event(gap[0], {12: rows[-1].hash})
+    for r in gap:
+        if not walk.feed(r):
+            break
+    problem = walk.report().problem
+    assert problem is not None and (problem.what, problem.seq) == ("removed", 8)
+
+    short = rows[:-2]  # stops before the checkpoint's event
+    walk = ChainWalk.from_event(short[0], {12: rows[-1].hash})
+    assert all(walk.feed(r) for r in short)
+    problem = walk.report().problem
+    assert problem is not None and problem.what == "removed"
+
+    forged = [dataclasses.replace(rows[0], seq=4), *rows[1:]]  # renumbered first event
+    walk = ChainWalk.from_event(forged[0], {12: rows[-1].hash})
+    assert not all(walk.feed(r) for r in forged)
