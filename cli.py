@@ -810,6 +810,7 @@ async def cmd_evidence_export(args: argparse.Namespace) -> int:
     from hub.directory import Directory
     from hub.errors import NotFound
     from hub.evidence import NoCheckpoint, gather
+    from hub.server import _require_existing_sqlite
     from signing.keyfiles import load_hub_identity
     from signing.pki import load_certificate
     from signing.receipts import ReceiptSigner
@@ -823,6 +824,7 @@ async def cmd_evidence_export(args: argparse.Namespace) -> int:
         certificate = load_hub_identity(
             settings.hub_key_path, None, settings.hub_key_passphrase
         ).certificate
+    _require_existing_sqlite(settings)  # never leave an empty database file behind
     store = Store.open(settings.database_url)
     try:
         try:
@@ -989,6 +991,7 @@ async def cmd_report(args: argparse.Namespace) -> int:
 
     from adapters.tables import table
     from hub.reports import COLUMNS, ack_windows, month_bounds, monthly_report
+    from hub.server import _require_existing_sqlite
     from tracking.models import utcnow
     from tracking.store import Store
 
@@ -999,6 +1002,7 @@ async def cmd_report(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     windows = ack_windows(_raw_config(args), os.environ, str(_config_path(args)))
     settings = load_settings(_config_path(args))
+    _require_existing_sqlite(settings)  # never leave an empty database file behind
     store = Store.open(settings.database_url)
     try:
         figures = await monthly_report(store, args.month, windows, utcnow())

@@ -60,3 +60,15 @@ def test_an_empty_month_and_a_bad_month(played: tuple[Project, str]) -> None:
     assert "no documents in that month" in project.ok("report", "--month", "2001-01")
     bad = project.run("report", "--month", "2026-13")
     assert bad.returncode == 2 and "not a month" in bad.stderr, describe(bad)
+
+
+def test_a_missing_database_is_a_configuration_error_and_stays_missing(
+    played: tuple[Project, str],
+) -> None:
+    project, month = played
+    missing = project.root / "var" / "missing.db"
+    env = project.env(LIENTHONG_DATABASE_URL=f"sqlite+aiosqlite:///{missing}")
+    for args in (("report", "--month", month), ("evidence", "export", "x", "--out", "x.zip")):
+        result = project.run(*args, env=env)
+        assert result.returncode == 3 and "db upgrade" in result.stderr, describe(result)
+    assert not missing.exists()
