@@ -120,6 +120,7 @@ class ChainWalk:
         walk = cls(checkpoints)
         walk._head_hash = first.prev_hash
         walk._first_seq = first.seq
+        walk._last_good_checkpoint = first.seq - 1
         return walk
 
     def __init__(self, checkpoints: Mapping[int, str] | None = None) -> None:

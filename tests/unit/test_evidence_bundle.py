@@ -95,3 +95,26 @@ def test_a_run_from_inside_the_chain_verifies_against_a_checkpoint_after_it() ->
     forged = [dataclasses.replace(rows[0], seq=4), *rows[1:]]  # renumbered first event
     walk = ChainWalk.from_event(forged[0], {12: rows[-1].hash})
     assert not all(walk.feed(r) for r in forged)
+
+
+def test_a_rewritten_run_names_the_range_from_its_first_event() -> None:
+    import dataclasses
+
+    from tests.unit.test_audit_chain import build
+    from tracking.audit import ChainWalk, recompute
+
+    original = build(12)
+    rows = original[4:]
+    rewritten, prev = [], rows[0].prev_hash
+    for i, row in enumerate(rows):  # the first event edited, every later hash recomputed
+        row = dataclasses.replace(row, prev_hash=prev, actor="someone" if i == 0 else row.actor)
+        row = dataclasses.replace(row, hash=recompute(row))
+        rewritten.append(row)
+        prev = row.hash
+    walk = ChainWalk.from_event(rewritten[0], {12: original[-1].hash})
+    for row in rewritten:
+        if not walk.feed(row):
+            break
+    problem = walk.report().problem
+    assert problem is not None and problem.what == "rewritten"
+    assert "from 5 to 12" in problem.message
