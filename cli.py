@@ -940,6 +940,260 @@ def _jws_in(text: str) -> str:
     return text
 
 
+# --- evidence bundles ------------------------------------------------------------------------
+
+
+async def cmd_evidence_export(args: argparse.Namespace) -> int:
+    """Write a document's evidence bundle from the hub's database (tracking.evidence)."""
+    from hub.context import HubContext
+    from hub.directory import Directory
+    from hub.errors import NotFound
+    from hub.evidence import NoCheckpoint, gather
+    from hub.server import _require_existing_sqlite
+    from signing.keyfiles import load_hub_identity
+    from signing.pki import load_certificate
+    from signing.receipts import ReceiptSigner
+    from tracking.evidence import write_bundle
+    from tracking.store import Store
+
+    settings = load_settings(_config_path(args))
+    if settings.hub_cert_path is not None:
+        certificate = load_certificate(settings.hub_cert_path.read_bytes())
+    else:  # a PKCS#12 hub key carries its certificate
+        certificate = load_hub_identity(
+            settings.hub_key_path, None, settings.hub_key_passphrase
+        ).certificate
+    _require_existing_sqlite(settings)  # never leave an empty database file behind
+    store = Store.open(settings.database_url)
+    try:
+        try:
+            evidence = await gather(store, args.document_id, certificate, settings.hub_id)
+        except NoCheckpoint:
+            # Sign the chain's head now (as the hub does on its schedule) rather than hand out
+            # events no signature covers; this needs the hub's key.
+            identity = load_hub_identity(
+                settings.hub_key_path, settings.hub_cert_path, settings.hub_key_passphrase
+            )
+            ctx = HubContext(
+                hub_id=settings.hub_id,
+                store=store,
+                directory=Directory(()),
+                receipts=ReceiptSigner(identity.key, identity.certificate),
+            )
+            evidence = await gather(
+                store, args.document_id, certificate, settings.hub_id, signing_context=ctx
+            )
+            print("signed a new checkpoint of the audit chain to cover the document")
+    except NotFound as exc:
+        print(f"lienthong evidence export: {exc.detail}", file=sys.stderr)
+        return EXIT_INVALID
+    finally:
+        await store.close()
+    bundle = write_bundle(evidence)
+    out = Path(args.out)
+    await asyncio.to_thread(_write_atomically, out.parent, out.name, bundle)
+    first, last = evidence.events[0].seq, evidence.events[-1].seq
+    print(
+        f"wrote {out} ({len(bundle)} bytes): document {args.document_id}, "
+        f"{len(evidence.receipts)} receipts, {len(evidence.statuses)} status packages, "
+        f"events {first}–{last} up to the signed checkpoint of event {last}"
+    )
+    return EXIT_OK
+
+
+def cmd_evidence_verify(args: argparse.Namespace) -> int:
+    """Verify an evidence bundle offline, with the hub certificate the auditor trusts."""
+    from signing.pki import load_certificate
+    from tracking.evidence import (
+        CERTIFICATE,
+        MAX_BUNDLE_BYTES,
+        BundleError,
+        read_zip,
+        verify_bundle,
+    )
+
+    path = Path(args.bundle)
+    try:
+        if path.stat().st_size > MAX_BUNDLE_BYTES:
+            print(f"{path}: larger than {MAX_BUNDLE_BYTES} bytes; not read", file=sys.stderr)
+            return EXIT_INVALID
+        data = path.read_bytes()
+    except OSError as exc:
+        print(f"lienthong evidence verify: cannot read {path}: {exc.strerror}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.trust_bundled_certificate and not args.certificate:
+        try:
+            pem = read_zip(data)[0].get(CERTIFICATE)
+            if pem is None:
+                raise BundleError(f"it has no {CERTIFICATE}")
+            certificate: x509.Certificate | None = load_certificate(pem)
+        except (BundleError, ValueError) as exc:
+            print(f"{path}: cannot use the bundled certificate: {exc}", file=sys.stderr)
+            return EXIT_INVALID
+    else:
+        try:
+            certificate = _hub_certificate(args, "evidence verify")
+        except ConfigError:
+            certificate = None
+            print(
+                "lienthong evidence verify: give --certificate HUB_CERT (the hub certificate "
+                "you trust), or --trust-bundled-certificate",
+                file=sys.stderr,
+            )
+        if certificate is None:
+            return EXIT_USAGE
+    assert certificate is not None
+    try:
+        report = verify_bundle(data, certificate)
+    except BundleError as exc:
+        print(f"{path}: INVALID evidence bundle: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    if args.json:
+        _print_json({"bundle": str(path), **report.as_dict()})
+        return EXIT_OK if report.valid else EXIT_INVALID
+    if report.valid:
+        cp = report.checkpoint
+        assert cp is not None
+        print(f"{path}: VALID evidence for document {report.document_id} (hub {report.hub})")
+        for r in report.receipts:
+            about = f" by {r['recipient']}: {r['result']}" if r["kind"] == "delivery" else ""
+            print(f"  {r['kind']} receipt {r['receipt_id']} issued {r['issued_at']}{about}")
+        for st in report.statuses:
+            print(
+                f"  status {st['code']} from {st['reporter']} at {st['at']} (event {st['event']})"
+            )
+        print(
+            f"  {report.events} events verified up to the checkpoint of event {cp.seq}, "
+            f"signed {cp.signed_at.isoformat()}; later events are not covered"
+        )
+    else:
+        print(f"{path}: INVALID evidence bundle, {len(report.problems)} problem(s):")
+        for problem in report.problems:
+            where = f" [{problem.file}]" if problem.file else ""
+            print(f"  {problem.what}{where}: {problem.message}")
+    for note in report.notes:
+        print(f"  note: {note}")
+    return EXIT_OK if report.valid else EXIT_INVALID
+
+
+def _add_evidence_parsers(add: Callable[..., argparse.ArgumentParser]) -> None:
+    ev = add(
+        "evidence",
+        lambda _a: EXIT_USAGE,
+        "evidence bundles: a document's proof, checkable offline",
+        "Export everything that proves what happened to one document (the signed package, the "
+        "hub's receipts, the status packages, the trace events with their chain up to a signed "
+        "checkpoint, the hub certificate) into one ZIP, and verify such a bundle offline.",
+    )
+    ev_sub = ev.add_subparsers(dest="evidence_command", metavar="ACTION", required=True)
+    p = ev_sub.add_parser(
+        "export",
+        help="write a document's evidence bundle (a ZIP) from the hub's database",
+        description="Read the hub's database and write DOC_ID's evidence bundle to --out. If no "
+        "signed checkpoint covers the document's last event yet, one is signed first with the "
+        "hub's key.",
+    )
+    p.add_argument("document_id", metavar="DOC_ID", help="the hub's document id")
+    p.add_argument("--out", metavar="FILE", required=True, help="the bundle to write (.zip)")
+    p.set_defaults(func=cmd_evidence_export)
+    p = ev_sub.add_parser(
+        "verify",
+        help="verify an evidence bundle offline with the hub's certificate (exit 1 if invalid)",
+        description="Check BUNDLE with the hub certificate you trust, with no hub and no "
+        "database: the manifest's digests, every receipt's and the checkpoint's signature, the "
+        "chain of events up to the checkpoint, and that the package and status packages are "
+        "the ones the receipts and events name. Lists every problem; exit 0 valid, 1 invalid.",
+    )
+    p.add_argument("bundle", metavar="BUNDLE")
+    p.add_argument(
+        "--certificate",
+        metavar="HUB_CERT",
+        help="the hub certificate you trust (default: the configured [hub] certificate)",
+    )
+    p.add_argument(
+        "--trust-bundled-certificate",
+        action="store_true",
+        help="check with the certificate inside the bundle (proves only that the bundle is "
+        "consistent, not that this hub made it)",
+    )
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=cmd_evidence_verify)
+
+
+# --- reports ---------------------------------------------------------------------------------
+
+
+async def cmd_report(args: argparse.Namespace) -> int:
+    """Monthly figures per agency from the hub's database (hub.reports)."""
+    import csv
+    import io
+
+    from adapters.tables import table
+    from hub.reports import COLUMNS, ack_windows, month_bounds, monthly_report
+    from hub.server import _require_existing_sqlite
+    from tracking.models import utcnow
+    from tracking.store import Store
+
+    try:
+        month_bounds(args.month)
+    except ValueError as exc:
+        print(f"lienthong report: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    windows = ack_windows(_raw_config(args), os.environ, str(_config_path(args)))
+    settings = load_settings(_config_path(args))
+    _require_existing_sqlite(settings)  # never leave an empty database file behind
+    store = Store.open(settings.database_url)
+    try:
+        figures = await monthly_report(store, args.month, windows, utcnow())
+    finally:
+        await store.close()
+    rows = [f.as_dict() for f in figures]
+    if args.json:
+        _print_json(
+            {
+                "month": args.month,
+                "timezone": "UTC+07:00",
+                "ack_hours": {str(p): w.total_seconds() / 3600 for p, w in windows.items()},
+                "agencies": rows,
+            }
+        )
+    elif args.csv:
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        print(out.getvalue(), end="")
+    else:
+        print(f"{args.month} (Vietnam time, UTC+7)")
+        headers = ["agency", "sent", "received", "ack in time", "overdue", "pending", "06"]
+        headers.append("median h to 06")
+        print(
+            table(
+                headers,
+                [["" if r[c] is None else str(r[c]) for c in COLUMNS] for r in rows],
+            )
+            if rows
+            else "no documents in that month"
+        )
+    return EXIT_OK
+
+
+def _add_report_parser(add: Callable[..., argparse.ArgumentParser]) -> None:
+    p = add(
+        "report",
+        cmd_report,
+        "monthly figures per agency: sent, received, acknowledged in time, overdue, time to 06",
+        "Read the hub's database and print, per agency, for the documents the hub received in "
+        "MONTH (Vietnam time): documents sent and received, deliveries acknowledged within "
+        "the window of their priority ([deadlines]), overdue and pending ones, documents "
+        "finished (06) and the median hours from receipt to 06.",
+    )
+    p.add_argument("--month", required=True, metavar="YYYY-MM", help="e.g. 2026-11")
+    form = p.add_mutually_exclusive_group()
+    form.add_argument("--csv", action="store_true", help="print CSV")
+    form.add_argument("--json", action="store_true", help="print JSON")
+
+
 # --- argument parsing ------------------------------------------------------------------------
 
 
@@ -1364,6 +1618,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--exit", action="store_true", help="exit after the exchange instead of serving"
     )
+    _add_evidence_parsers(add)
+    _add_report_parser(add)
+
     demo_sub = demo.add_subparsers(dest="demo_command", metavar="ACTION")
     init = demo_sub.add_parser(
         "init",

@@ -79,9 +79,11 @@ def recompute(row: EventRow) -> str:
     )
 
 
-def _link_problem(row: EventRow, before: EventRow | None, earlier_hash: str) -> Tampering:
+def _link_problem(
+    row: EventRow, before: EventRow | None, earlier_hash: str, first_seq: int = 1
+) -> Tampering:
     """*row* does not link to *before*: say what happened between them."""
-    expected_seq = before.seq + 1 if before else 1
+    expected_seq = before.seq + 1 if before else first_seq
     if before is not None and row.prev_hash == earlier_hash:
         return Tampering(
             "inserted",
@@ -107,9 +109,22 @@ def _link_problem(row: EventRow, before: EventRow | None, earlier_hash: str) -> 
 class ChainWalk:
     """Walk the chain from genesis, one event at a time (rows may come from a stream); stops
     judging at the first problem. *checkpoints* maps a ``seq`` to the hash the hub signed for
-    it."""
+    it.
+
+    :meth:`from_event` walks a run that starts inside the chain instead (an evidence bundle's
+    events): the first event's link is taken as given, because a signed checkpoint later in the
+    run covers it (each hash covers the previous one), so the run needs no events before it."""
+
+    @classmethod
+    def from_event(cls, first: EventRow, checkpoints: Mapping[int, str]) -> ChainWalk:
+        walk = cls(checkpoints)
+        walk._head_hash = first.prev_hash
+        walk._first_seq = first.seq
+        walk._last_good_checkpoint = first.seq - 1
+        return walk
 
     def __init__(self, checkpoints: Mapping[int, str] | None = None) -> None:
+        self._first_seq = 1
         self.count = 0
         self.problem: Tampering | None = None
         self._checkpoints = dict(checkpoints or {})
@@ -122,8 +137,10 @@ class ChainWalk:
         """Judge the next event; False once a problem is found (feed no more)."""
         if self.problem is not None:
             return False
-        if row.prev_hash != self._head_hash or (self._before is None and row.seq != 1):
-            self.problem = _link_problem(row, self._before, self._earlier_hash)
+        if row.prev_hash != self._head_hash or (
+            self._before is None and row.seq != self._first_seq
+        ):
+            self.problem = _link_problem(row, self._before, self._earlier_hash, self._first_seq)
             return False
         if recompute(row) != row.hash:
             self.problem = Tampering(
