@@ -116,6 +116,38 @@ def test_code_numbers_at_the_gate(number: str) -> None:
     assert_same_verdicts(edited("<edXML:CodeNumber>12<", f"<edXML:CodeNumber>{number}<"))
 
 
+@pytest.mark.parametrize(
+    ("reference", "attachment"),
+    [
+        ("cid:att-1", "cid:att-1"),
+        ("att-1", "cid:att-1"),  # a writer that drops cid: on one side: matched all the same
+        ("CID:att-1", "cid:att-1"),
+        (" cid:att-1\n", "cid:att-1"),
+        ("cid:att-1\u00a0", "cid:att-1"),
+        ("cid:tệp-1", "cid:tệp-1"),
+        ("cid:att 1", "cid:att  1"),
+        ("cid:att-1", "cid:att-2"),
+        ("cid:", "cid:att-1"),
+        ("cid:cid:att-1", "cid:att-1"),
+    ],
+)
+def test_content_ids_at_the_gate(reference: str, attachment: str) -> None:
+    data = edited("<edXML:ContentId>cid:att-1<", f"<edXML:ContentId>{reference}<").decode()
+    data = data.replace("<ContentId>cid:att-1<", f"<ContentId>{attachment}<", 1)
+    assert_same_verdicts(data.encode())
+
+
+def test_repeated_files_at_the_gate() -> None:
+    reference = PACKAGE[
+        PACKAGE.index("<edXML:Reference>") : PACKAGE.index("</edXML:edXMLManifest>")
+    ]
+    assert_same_verdicts(edited(reference, reference * 2))
+    attachment = PACKAGE[PACKAGE.index("<Attachment>") : PACKAGE.index("</AttachmentEncoded>")]
+    assert_same_verdicts(edited(attachment, attachment * 2))
+    assert_same_verdicts(edited(attachment, ""))
+    assert_same_verdicts(edited(reference, ""))
+
+
 def test_what_the_gate_skips_in_the_signature_slot_goes_the_full_path() -> None:
     # A ds:Object is no signature: the full path reports it, and the codes inside it.
     ds = "http://www.w3.org/2000/09/xmldsig#"
