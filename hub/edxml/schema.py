@@ -393,7 +393,7 @@ _XS = "http://www.w3.org/2001/XMLSchema"
 _XS_ELEMENT, _XS_SIMPLE_TYPE = f"{{{_XS}}}element", f"{{{_XS}}}simpleType"
 
 # What the gate adds, by element name, to the type the XSD gives each element of that name: a
-# value that passes has nothing for the rule in brackets to report, whatever the policy.
+# value that passes leaves the rules named beside it nothing to report, whatever the policy.
 _GATE_FACETS: Mapping[str, tuple[str, str]] = {
     "OrganId": ("pattern", _STRICT_ORGAN_ID.pattern),  # From/To, agency_code, null_trace_organ_id
     "PromulgationDate": ("pattern", f"({_REAL_DATE})?"),  # impossible_date; "" if it may be
