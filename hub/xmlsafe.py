@@ -149,6 +149,8 @@ def declares_doctype(data: bytes) -> bool:
     and white space, so ``<!DOCTYPE`` quoted inside a comment or CDATA in the body is no match.
     Raises :class:`MalformedXML` for an encoding the hub does not accept (see ``_prolog``).
     """
+    if _USUAL_PROLOG.match(data):
+        return False  # the root element has begun: nothing before it but a UTF-8 declaration
     window = _PROLOG_PROBE
     while True:
         found = _doctype_in_prolog(_prolog(data, window))
@@ -158,6 +160,12 @@ def declares_doctype(data: bytes) -> bool:
             return False  # unterminated: malformed, and libxml2 says where
         window = _PROLOG_BYTES
 
+
+# The prolog of nearly every package (the SDK's and the hub's own), decided without decoding:
+# the XML declaration naming UTF-8, white space, and the root element's start tag.
+_USUAL_PROLOG = re.compile(
+    rb"""<\?xml version=(["'])1\.0\1 encoding=(["'])(?i:utf-8)\2\?>[ \t\r\n]*<[A-Za-z_]"""
+)
 
 # What may come before the root element besides a DOCTYPE: white space, processing
 # instructions (the XML declaration among them) and comments, each ended by its first "?>" or

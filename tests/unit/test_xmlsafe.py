@@ -118,3 +118,22 @@ def test_billion_laughs_never_expands() -> None:
     )
     with pytest.raises(ForbiddenXML):
         parse(lol)
+
+
+@pytest.mark.parametrize(
+    "prolog",
+    [
+        '<?xml version="1.0" encoding="UTF-8"?>\n',
+        "<?xml version='1.0' encoding='utf-8'?>",
+        '<?xml version="1.0" encoding="UTF-8"?>\r\n\t ',
+    ],
+)
+def test_the_usual_prolog_is_decided_at_once_and_a_doctype_after_it_is_not_missed(
+    prolog: str,
+) -> None:
+    assert not declares_doctype(f"{prolog}<edXML/>".encode())
+    assert declares_doctype(f"{prolog}<!DOCTYPE x><edXML/>".encode())
+    assert declares_doctype(f"{prolog}<!-- c --><!DOCTYPE x><edXML/>".encode())
+    assert declares_doctype(f"{prolog}<?pi x?><!DOCTYPE x><edXML/>".encode())
+    with pytest.raises(MalformedXML):  # the usual prolog in another encoding is no shortcut
+        declares_doctype(f"{prolog}<edXML/>".replace("8", "16").encode())
