@@ -27,7 +27,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select
+from sqlalchemy.orm import aliased
 
 from hub import deliveries, notices, receipts
 from hub.context import HubContext
@@ -186,7 +187,9 @@ class Dispatcher:
 
     def _due(self, now: dt.datetime) -> Any:
         return select(Delivery).where(
-            Delivery.state.in_([s.value for s in PUSHABLE]), Delivery.next_attempt_at <= now
+            Delivery.state.in_([s.value for s in PUSHABLE]),
+            Delivery.next_attempt_at <= now,
+            _first_in_line(),
         )
 
     async def _claim(self, limit: int) -> list[Claim]:
@@ -221,7 +224,7 @@ class Dispatcher:
             due: dt.datetime | None = (
                 await session.execute(
                     select(func.min(Delivery.next_attempt_at)).where(
-                        Delivery.state.in_([s.value for s in PUSHABLE])
+                        Delivery.state.in_([s.value for s in PUSHABLE]), _first_in_line()
                     )
                 )
             ).scalar_one()
@@ -326,6 +329,24 @@ class Dispatcher:
             ctx.notifier.notify(notice.recipient_code)
             if notice.next_attempt_at is not None:
                 ctx.outbox.ring()
+
+
+def _first_in_line() -> ColumnElement[bool]:
+    """No earlier delivery to the same recipient about the same document is still the hub's to
+    send. What the hub sends about one document reaches each recipient in the order it was
+    queued: a status 03 pushed or forwarded before the 01 it follows would be refused as going
+    backwards. The rest of the queue goes on meanwhile."""
+    earlier = aliased(Delivery)
+    return ~exists().where(
+        earlier.recipient_code == Delivery.recipient_code,
+        earlier.document_id == Delivery.document_id,
+        earlier.state.in_([s.value for s in PUSHABLE]),
+        earlier.next_attempt_at.is_not(None),
+        or_(
+            earlier.created_at < Delivery.created_at,
+            and_(earlier.created_at == Delivery.created_at, earlier.id < Delivery.id),
+        ),
+    )
 
 
 def _why_dead(outcome: Outcome, decision: GiveUp) -> str:

@@ -84,6 +84,14 @@ class FedHub:
         channels.register("peer", self.router, how="forwarded")
         return await Dispatcher(self.ctx, channels).run_once()
 
+    async def forward_all(self) -> int:
+        """Dispatcher rounds until one forwards nothing: what is sent about one document goes
+        one at a time, in order, so several packages about it take several rounds."""
+        total = 0
+        while made := await self.forward():
+            total += made
+        return total
+
     async def deliveries(self, **where: Any) -> list[Delivery]:
         async with self.ctx.store.read() as session:
             query = select(Delivery).filter_by(**where).order_by(Delivery.created_at)
@@ -298,7 +306,7 @@ async def test_statuses_reported_at_the_peer_come_back_to_the_sender(
         answer = await national.http.post("/v1/status", data=pkg, headers=national.as_(GOV_OFFICE))
         assert answer.status == 202, await answer.text()
         assert (await answer.json())["delivery"]["recipient"] == PHUC_XA
-    assert await national.forward() == 3
+    assert await national.forward_all() == 3
     relayed = await national.deliveries(kind="status")
     assert [d.state for d in relayed] == ["delivered"] * 3
 

@@ -533,3 +533,33 @@ async def test_another_channel_plugs_in_by_delivery_mode(hub: Hub) -> None:
     assert delivered["how"] == "forwarded" and delivered["channel"] == "peer"
     assert delivered["far_side"] == {"document_id": "far-1"}
     assert await dispatcher.run_once() == 0
+
+
+async def test_what_is_sent_about_one_document_arrives_in_the_order_it_was_queued(
+    hub: Hub, receivers: Callable[..., Receiver]
+) -> None:
+    """Several statuses about one document due at once still go one at a time, oldest first: a
+    receiver (or a peer hub) given 03 before 01 would refuse it as going backwards."""
+    city = receivers()
+    await city.start()
+    push_to(hub, CITY, city.url)
+    doc = document(CITY, (BA_DINH,))
+    other = document(CITY, (HOAN_KIEM,), number="77")
+    await hub.send(doc)
+    await hub.send(other)
+    for code in (StatusCode.ARRIVED, StatusCode.ACCEPTED, StatusCode.FINISHED):
+        assert (await hub.report(status(BA_DINH, doc, code))).status == 202
+    assert (await hub.report(status(HOAN_KIEM, other, StatusCode.ARRIVED))).status == 202
+    dispatcher = Dispatcher(hub.ctx, standard_channels(hub.ctx, push_timeout=PUSH_TIMEOUT))
+    rounds = []
+    while made := await dispatcher.run_once():
+        rounds.append(made)
+    await dispatcher.channels.close()
+    # The first round takes the head of each document's line (01 of one, 01 of the other).
+    assert rounds == [2, 1, 1]
+    codes = [
+        body.split(b"<edXML:StatusCode>")[1][:2].decode()
+        for _headers, body in city.requests
+        if b"<edXML:StatusCode>" in body and b"77/UBND-VP" not in body
+    ]
+    assert codes == ["01", "03", "06"]
