@@ -15,7 +15,8 @@ Reported: documents per second from the first send to the last delivery; intake 
 to 202: parsed, validated, verified, committed, receipt signed); end-to-end latency (POST to the
 recipient holding the bytes), p50/p95/p99; the hub process's CPU time and peak memory.
 
-    python bench/delivery.py [--mode pull|push|both] [--documents N] [--concurrency C] [--json]
+    python bench/delivery.py [--mode pull|push|both] [--documents N] [--concurrency C]
+                             [--rate DOCS_PER_S] [--json]
 
 The load generator shares the machine with the hub: on a 2-core machine the two compete for the
 cores, which is part of what is measured.
@@ -214,20 +215,30 @@ class Clock:
 
 
 async def send_all(
-    project: Project, packages: list[tuple[str, str, bytes]], concurrency: int, clock: Clock
+    project: Project,
+    packages: list[tuple[str, str, bytes]],
+    concurrency: int,
+    clock: Clock,
+    rate: float = 0,
 ) -> None:
-    queue: asyncio.Queue[tuple[str, str, bytes]] = asyncio.Queue()
-    for item in packages:
-        queue.put_nowait(item)
+    """Send every package with *concurrency* senders; with *rate*, document k leaves no
+    earlier than k / rate seconds after the start (an offered load, not a closed loop)."""
+    queue: asyncio.Queue[tuple[int, tuple[str, str, bytes]]] = asyncio.Queue()
+    for k, item in enumerate(packages):
+        queue.put_nowait((k, item))
     clients = {
         code: AgencyClient(project.url, project.credentials(code)) for code in project.agencies()
     }
     for client in clients.values():
         await client.__aenter__()
 
+    begin = time.monotonic()
+
     async def worker() -> None:
         while not queue.empty():
-            sender, document_id, body = queue.get_nowait()
+            k, (sender, document_id, body) = queue.get_nowait()
+            if rate:
+                await asyncio.sleep(max(0.0, begin + k / rate - time.monotonic()))
             started = time.monotonic()
             clock.sent_at[document_id] = started
             receipt = await clients[sender].send_document(body)
@@ -291,7 +302,7 @@ def percentiles(values: list[float]) -> dict[str, float]:
 
 
 async def run(
-    project: Project, mode: str, documents: int, concurrency: int, seed: int
+    project: Project, mode: str, documents: int, concurrency: int, seed: int, rate: float
 ) -> dict[str, Any]:
     packages = build_packages(project, documents, random.Random(seed))
     sizes = [len(body) for _, _, body in packages]
@@ -311,7 +322,7 @@ async def run(
             if mode == "pull"
             else []
         )
-        await send_all(project, packages, concurrency, clock)
+        await send_all(project, packages, concurrency, clock, rate)
         sent = time.monotonic()
         if mode == "pull":
             await asyncio.wait_for(asyncio.gather(*receivers), timeout=300)
@@ -332,6 +343,7 @@ async def run(
         "documents": documents,
         "delivered": clock.delivered,
         "concurrency": concurrency,
+        "offered_rate": rate or None,
         "package_bytes_mean": round(statistics.fmean(sizes)),
         "accepted_per_s": round(documents / (sent - started), 1),
         "delivered_per_s": round(clock.delivered / elapsed, 1),
@@ -348,7 +360,9 @@ def show(result: dict[str, Any]) -> str:
     return (
         f"{result['mode']:5}  {result['documents']} documents of "
         f"~{result['package_bytes_mean']} B, "
-        f"{result['concurrency']} concurrent senders\n"
+        f"{result['concurrency']} concurrent senders"
+        + (f", offered {result['offered_rate']:g}/s" if result["offered_rate"] else "")
+        + "\n"
         f"  accepted   {result['accepted_per_s']:8.1f} documents/s   intake latency p50 "
         f"{i['p50_ms']} ms, p95 {i['p95_ms']} ms, p99 {i['p99_ms']} ms\n"
         f"  delivered  {result['delivered_per_s']:8.1f} documents/s   end to end     p50 "
@@ -364,24 +378,37 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16, help="concurrent senders")
     parser.add_argument("--seed", type=int, default=1, help="random seed for the traffic")
     parser.add_argument(
+        "--rate",
+        type=float,
+        default=0,
+        help="offer this many documents per second (default 0: as fast as the senders go)",
+    )
+    parser.add_argument(
         "--mode", choices=("pull", "push", "both"), default="both", help="how recipients receive"
     )
     parser.add_argument("--json", action="store_true", help="print JSON")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="lienthong-bench-") as tmp:
         modes = ("pull", "push") if args.mode == "both" else (args.mode,)
-        results = [  # each mode on its own fresh project and database
-            asyncio.run(
-                run(
-                    make_project(Path(tmp) / mode),
-                    mode,
-                    args.documents,
-                    args.concurrency,
-                    args.seed,
+        try:
+            results = [  # each mode on its own fresh project and database
+                asyncio.run(
+                    run(
+                        make_project(Path(tmp) / mode),
+                        mode,
+                        args.documents,
+                        args.concurrency,
+                        args.seed,
+                        args.rate,
+                    )
                 )
-            )
-            for mode in modes
-        ]
+                for mode in modes
+            ]
+        except Exception:
+            for log in Path(tmp).glob("*/serve.log"):  # what the hub said, before it is gone
+                print(f"--- {log.parent.name} hub log (end) ---", file=sys.stderr)
+                print(log.read_text(errors="replace")[-6000:], file=sys.stderr)
+            raise
     if args.json:
         print(json.dumps({"machine": machine(), "results": results}, indent=2, ensure_ascii=False))
         return
