@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from hub.checkpoints import make_checkpoint
 from hub.context import HubContext
 from hub.errors import NotFound
+from hub.traces import document_facts
 from tracking.audit import EventRow
 from tracking.evidence import Evidence, StatusFile
 from tracking.models import (
@@ -136,13 +137,7 @@ async def gather(
     return Evidence(
         hub=hub_id,
         document={
-            "document_id": doc.id,
-            "sender": doc.sender_code,
-            "edxml_document_id": doc.edxml_document_id,
-            "code": f"{doc.code_number}/{doc.code_notation}",
-            "subject": doc.subject,
-            "priority": doc.priority,
-            "received_at": doc.received_at.isoformat(),
+            **document_facts(doc),
             "package_sha256": doc.package_sha256,
             "size": doc.size,
         },

@@ -24,6 +24,7 @@ from hub.context import HubContext
 from hub.directory import Agency
 from hub.errors import BadRequest, Forbidden
 from hub.states import Transport
+from hub.traces import document_facts
 from tracking.models import Delivery, Document
 
 MAX_LIMIT = 200
@@ -193,13 +194,7 @@ async def search(ctx: HubContext, caller: Agency, query: Query) -> dict[str, Any
         full = caller.role == "auditor" or doc.sender_code == caller.code
         items.append(
             {
-                "document_id": doc.id,
-                "sender": doc.sender_code,
-                "edxml_document_id": doc.edxml_document_id,
-                "code": f"{doc.code_number}/{doc.code_notation}",
-                "subject": doc.subject,
-                "priority": doc.priority,
-                "received_at": doc.received_at.isoformat(),
+                **document_facts(doc),
                 "recipients": [
                     {
                         "recipient": d.recipient_code,

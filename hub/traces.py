@@ -13,6 +13,21 @@ from hub.errors import NotFound
 from tracking.models import Delivery, Document, TraceEvent
 from tracking.store import append_event
 
+
+def document_facts(doc: Document) -> dict[str, Any]:
+    """How a document is described to people and auditors, the same way everywhere (the trace,
+    search results, evidence bundles)."""
+    return {
+        "document_id": doc.id,
+        "sender": doc.sender_code,
+        "edxml_document_id": doc.edxml_document_id,
+        "code": f"{doc.code_number}/{doc.code_notation}",
+        "subject": doc.subject,
+        "priority": doc.priority,
+        "received_at": doc.received_at.isoformat(),
+    }
+
+
 # A recipient is finished with a document once it reported 06, rejected it (02), or agreed to its
 # recall (15): no further status is expected from it.
 _CLOSED = ("06", "02", "15")
@@ -87,16 +102,7 @@ async def document_trace(ctx: HubContext, caller: Agency, document_id: str) -> d
             )
     return {
         "summary": summary(recipients),
-        "document": {
-            "document_id": doc.id,
-            "sender": doc.sender_code,
-            "edxml_document_id": doc.edxml_document_id,
-            "code": f"{doc.code_number}/{doc.code_notation}",
-            "subject": doc.subject,
-            "priority": doc.priority,
-            "received_at": doc.received_at.isoformat(),
-            "package_sha256": doc.package_sha256,
-        },
+        "document": {**document_facts(doc), "package_sha256": doc.package_sha256},
         "recipients": recipients,
         "events": out_events,
     }
