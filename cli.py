@@ -426,8 +426,9 @@ async def cmd_audit_verify(args: argparse.Namespace) -> int:
             print("  no signed checkpoint yet: the hub signs the head on a schedule")
         else:
             print(
-                f"  {result.checkpoints} signed checkpoints match; the last one covers event "
-                f"{last.seq} ({last.signed_at.isoformat()}); events after it are checked by "
+                f"  {result.checkpoints} signed checkpoint"
+                f"{' matches' if result.checkpoints == 1 else 's match'}; the last one covers "
+                f"event {last.seq} ({last.signed_at.isoformat()}); events after it are checked by "
                 "their links only"
             )
     else:
