@@ -383,13 +383,13 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 
 async def cmd_audit_verify(args: argparse.Namespace) -> int:
     from hub.checkpoints import audit
-    from tracking.store import Store
+    from hub.server import open_store
 
     certificate = _hub_certificate(args, "audit verify")
     if certificate is None:
         return EXIT_USAGE
     settings = load_settings(_config_path(args))
-    store = Store.open(settings.database_url)
+    store = await open_store(settings)
     interactive = sys.stderr.isatty() and not args.json
 
     def progress(count: int) -> None:
@@ -950,12 +950,11 @@ async def cmd_evidence_export(args: argparse.Namespace) -> int:
     from hub.directory import Directory
     from hub.errors import NotFound
     from hub.evidence import NoCheckpoint, gather
-    from hub.server import _require_existing_sqlite
+    from hub.server import open_store
     from signing.keyfiles import load_hub_identity
     from signing.pki import load_certificate
     from signing.receipts import ReceiptSigner
     from tracking.evidence import write_bundle
-    from tracking.store import Store
 
     settings = load_settings(_config_path(args))
     if settings.hub_cert_path is not None:
@@ -964,8 +963,7 @@ async def cmd_evidence_export(args: argparse.Namespace) -> int:
         certificate = load_hub_identity(
             settings.hub_key_path, None, settings.hub_key_passphrase
         ).certificate
-    _require_existing_sqlite(settings)  # never leave an empty database file behind
-    store = Store.open(settings.database_url)
+    store = await open_store(settings)  # refuses a missing or old database, creates none
     try:
         try:
             evidence = await gather(store, args.document_id, certificate, settings.hub_id)
@@ -1131,9 +1129,8 @@ async def cmd_report(args: argparse.Namespace) -> int:
 
     from adapters.tables import table
     from hub.reports import COLUMNS, ack_windows, month_bounds, monthly_report
-    from hub.server import _require_existing_sqlite
+    from hub.server import open_store
     from tracking.models import utcnow
-    from tracking.store import Store
 
     try:
         month_bounds(args.month)
@@ -1142,8 +1139,7 @@ async def cmd_report(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     windows = ack_windows(_raw_config(args), os.environ, str(_config_path(args)))
     settings = load_settings(_config_path(args))
-    _require_existing_sqlite(settings)  # never leave an empty database file behind
-    store = Store.open(settings.database_url)
+    store = await open_store(settings)  # refuses a missing or old database, creates none
     try:
         figures = await monthly_report(store, args.month, windows, utcnow())
     finally:
