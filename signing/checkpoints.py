@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from cryptography import x509
 
-from signing.receipts import ReceiptError, ReceiptSigner, receipt_time, verify_jws
+from signing.receipts import ReceiptError, ReceiptSigner, receipt_time, signed_time, verify_jws
 
 VERSION = 1
 _HASH = re.compile(r"^[0-9a-f]{64}$")
@@ -69,12 +69,7 @@ def verify_checkpoint(jws: str, certificate: x509.Certificate) -> Checkpoint:
         raise CheckpointError(f"head_hash {head_hash!r} is not a SHA-256")
     if not isinstance(hub, str):
         raise CheckpointError("hub is missing")
-    try:
-        signed_at = dt.datetime.fromisoformat(str(payload.get("signed_at")))
-    except ValueError:
-        raise CheckpointError("signed_at is not an ISO 8601 time") from None
-    if signed_at.tzinfo is None:
-        raise CheckpointError("signed_at has no time zone")
+    signed_at = signed_time(payload.get("signed_at"), "signed_at", CheckpointError)
     if not certificate.not_valid_before_utc <= signed_at <= certificate.not_valid_after_utc:
         raise CheckpointError("signed outside the hub certificate's validity")
-    return Checkpoint(hub, seq, head_hash, signed_at.astimezone(dt.UTC))
+    return Checkpoint(hub, seq, head_hash, signed_at)

@@ -29,7 +29,7 @@ from typing import Any
 
 from cryptography import x509
 
-from signing.receipts import ReceiptError, ReceiptSigner, receipt_time, verify_jws
+from signing.receipts import ReceiptError, ReceiptSigner, receipt_time, signed_time, verify_jws
 
 __all__ = [
     "DELIVERY_ID_HEADER",
@@ -108,12 +108,7 @@ def verify_request(
             raise PushSignatureError(
                 f"{key} is {payload.get(key)!r} in the signature, {value!r} in the request"
             )
-    try:
-        signed_at = dt.datetime.fromisoformat(str(payload.get("signed_at")))
-    except ValueError:
-        raise PushSignatureError("signed_at is not an ISO 8601 time") from None
-    if signed_at.tzinfo is None:
-        raise PushSignatureError("signed_at has no time zone")
+    signed_at = signed_time(payload.get("signed_at"), "signed_at", PushSignatureError)
     skew = abs((now or dt.datetime.now(dt.UTC)) - signed_at)
     if skew > max_skew:
         raise PushSignatureError(

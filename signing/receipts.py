@@ -51,6 +51,7 @@ __all__ = [
     "ReceiptSigner",
     "VerifiedReceipt",
     "receipt_time",
+    "signed_time",
     "verify_jws",
     "verify_receipt",
 ]
@@ -168,7 +169,7 @@ def verify_receipt(jws: str, certificate: x509.Certificate) -> VerifiedReceipt:
         _check_payload(payload)
     except ValueError as exc:
         raise ReceiptError(f"signed, but not a receipt: {exc}") from exc
-    issued = _time(payload["issued_at"])
+    issued = signed_time(payload["issued_at"])
     if not certificate.not_valid_before_utc <= issued <= certificate.not_valid_after_utc:
         raise ReceiptError(
             f"issued {payload['issued_at']}, outside the hub certificate's validity "
@@ -245,16 +246,20 @@ def _check_payload(payload: Mapping[str, Any]) -> None:
         raise ValueError(f"unknown receipt version {payload['v']!r}")
     if not isinstance(payload["recipients"], list):
         raise ValueError("recipients must be a list")
-    _time(payload["issued_at"])
+    signed_time(payload["issued_at"])
 
 
-def _time(value: Any) -> dt.datetime:
+def signed_time(
+    value: Any, name: str = "issued_at", error: type[ReceiptError] = ReceiptError
+) -> dt.datetime:
+    """A time in a statement the hub signed (receipts, push requests, checkpoints): ISO 8601
+    with a zone, in UTC; *error* says why not, naming the field."""
     try:
         when = dt.datetime.fromisoformat(str(value))
     except ValueError as exc:
-        raise ReceiptError(f"issued_at {value!r} is not an ISO 8601 time") from exc
+        raise error(f"{name} {value!r} is not an ISO 8601 time") from exc
     if when.tzinfo is None:
-        raise ReceiptError(f"issued_at {value!r} has no time zone")
+        raise error(f"{name} {value!r} has no time zone")
     return when.astimezone(dt.UTC)
 
 
