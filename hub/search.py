@@ -119,10 +119,10 @@ def parse_query(params: Mapping[str, str]) -> Query:
     )
 
 
-def _delivery_to(document: Any, *conditions: ColumnElement[bool]) -> ColumnElement[bool]:
-    """A document delivery of *document* meeting *conditions* exists."""
+def _delivery_to(*conditions: ColumnElement[bool]) -> ColumnElement[bool]:
+    """The document has a document delivery meeting *conditions*."""
     return exists().where(
-        Delivery.document_id == document.id, Delivery.kind == "document", *conditions
+        Delivery.document_id == Document.id, Delivery.kind == "document", *conditions
     )
 
 
@@ -138,17 +138,17 @@ async def search(ctx: HubContext, caller: Agency, query: Query) -> dict[str, Any
     # A recipient's filters on states concern its own delivery, never another recipient's.
     own: list[ColumnElement[bool]] = []
     if caller.role != "auditor":
-        received = _delivery_to(Document, Delivery.recipient_code == caller.code)
+        received = _delivery_to(Delivery.recipient_code == caller.code)
         conditions.append(or_(Document.sender_code == caller.code, received))
         own = [or_(Document.sender_code == caller.code, Delivery.recipient_code == caller.code)]
     if query.sender:
         conditions.append(Document.sender_code == query.sender)
     if query.recipient:
-        conditions.append(_delivery_to(Document, Delivery.recipient_code == query.recipient))
+        conditions.append(_delivery_to(Delivery.recipient_code == query.recipient))
     if query.state:
-        conditions.append(_delivery_to(Document, Delivery.state == query.state.value, *own))
+        conditions.append(_delivery_to(Delivery.state == query.state.value, *own))
     if query.status:
-        conditions.append(_delivery_to(Document, Delivery.business_state == query.status, *own))
+        conditions.append(_delivery_to(Delivery.business_state == query.status, *own))
     if query.since:
         conditions.append(Document.received_at >= query.since)
     if query.until:
