@@ -16,6 +16,7 @@ import logging
 import os
 import signal
 import sys
+import time
 import tomllib
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
@@ -381,6 +382,38 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+class _Progress:
+    """A progress line on stderr for long work: redrawn in place on a terminal, a line every
+    *every* items otherwise (so a log shows the job is alive), nothing with *quiet*."""
+
+    def __init__(self, what: str, total: int | None, *, quiet: bool = False, every: int = 0):
+        self.what, self.total, self.quiet = what, total, quiet
+        self.interactive = sys.stderr.isatty()
+        self.every = every
+        self._next = every
+        self._start = time.monotonic()
+
+    def __call__(self, count: int) -> None:
+        if self.quiet:
+            return
+        elapsed = time.monotonic() - self._start
+        if self.interactive:
+            bar = ""
+            if self.total:
+                done = min(count / self.total, 1.0)
+                bar = f"[{'#' * int(done * 30):<30}] "
+            total = f"/{self.total:,}" if self.total else ""
+            line = f"\r  {bar}{count:,}{total} {self.what}  {elapsed:.1f} s"
+            print(line, end="", file=sys.stderr, flush=True)
+        elif self.every and count >= self._next:
+            print(f"  {count:,} {self.what}  {elapsed:.1f} s", file=sys.stderr, flush=True)
+            self._next = count + self.every
+
+    def done(self) -> None:
+        if self.interactive and not self.quiet:
+            print(file=sys.stderr)
+
+
 async def cmd_audit_verify(args: argparse.Namespace) -> int:
     from hub.checkpoints import audit
     from hub.server import open_store
@@ -390,18 +423,12 @@ async def cmd_audit_verify(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     settings = load_settings(_config_path(args))
     store = await open_store(settings)
-    interactive = sys.stderr.isatty() and not args.json
-
-    def progress(count: int) -> None:
-        if interactive:
-            print(f"\r  {count:,} events verified", end="", file=sys.stderr, flush=True)
-
+    progress = _Progress("events verified", None, quiet=args.json)
     try:
         result = await audit(store, certificate, settings.hub_id, progress)
     finally:
         await store.close()
-    if interactive:
-        print("\r", end="", file=sys.stderr)
+    progress.done()
     report, last = result.chain, result.last_checkpoint
     problem = report.problem
     if args.json:
@@ -435,6 +462,61 @@ async def cmd_audit_verify(args: argparse.Namespace) -> int:
         print(f"audit chain BROKEN at event {problem.seq}: {problem.message}")
         print(f"  the {report.events} events before it verify")
     return EXIT_OK if problem is None else EXIT_INVALID
+
+
+async def cmd_agencies_import(args: argparse.Namespace) -> int:
+    from hub import national
+    from hub.server import open_store
+
+    path = Path(args.file)
+    try:
+        data = await asyncio.to_thread(path.read_bytes)
+        text = national.open_text(data)
+    except OSError as exc:
+        print(f"cannot read {path}: {exc.strerror}", file=sys.stderr)
+        return EXIT_USAGE
+    except UnicodeDecodeError as exc:
+        print(f"{path} is not UTF-8 text (byte {exc.start})", file=sys.stderr)
+        return EXIT_INVALID
+    json_lines = args.format == "jsonl" or (args.format == "auto" and path.suffix == ".jsonl")
+    lines = max(data.count(b"\n") - (0 if json_lines else 1), 1)
+    settings = load_settings(_config_path(args))
+    store = await open_store(settings)
+    progress = _Progress("agencies", lines, quiet=args.json, every=20_000)
+    try:
+        rows = national.read_entries(text, json_lines=json_lines)
+        result = await national.import_entries(
+            store.engine, rows, replace=args.replace, progress=progress
+        )
+    except ValueError as exc:
+        progress.done()
+        print(f"{path}: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    finally:
+        await store.close()
+    progress.done()
+    if args.json:
+        _print_json(
+            {
+                "imported": result.imported,
+                "removed": result.removed,
+                "total": result.total,
+                "skipped": [{"line": p.line, "message": p.message} for p in result.problems],
+            }
+        )
+    else:
+        print(
+            f"imported {result.imported:,} agencies from {path} "
+            f"({result.total:,} in the directory"
+            + (f", {result.removed:,} no longer listed removed" if args.replace else "")
+            + ")"
+        )
+        for problem in result.problems[:20]:
+            print(f"  line {problem.line}: skipped: {problem.message}")
+        if len(result.problems) > 20:
+            print(f"  … and {len(result.problems) - 20:,} more rows skipped (see --json)")
+        print("Restart the hub (every node) to use the new directory.")
+    return EXIT_OK
 
 
 def cmd_agencies_list(args: argparse.Namespace) -> int:
@@ -1328,6 +1410,33 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ls.add_argument("--json", action="store_true", help="print JSON")
     ls.set_defaults(func=cmd_agencies_list)
+
+    imp = ag_sub.add_parser(
+        "import",
+        help="import the national agency directory (CSV or JSON lines)",
+        description="Import FILE, the national agency directory, into the database: one row "
+        "per agency with its code, name and, optionally, parent (CSV with the header "
+        "code,name,parent, or JSON lines with the same keys; UTF-8). A missing parent is read "
+        "from the code (000.00.18.G12 is under 000.00.00.G12). Importing again updates names "
+        "and parents. Once a directory is imported, the hub refuses a recipient that is "
+        "neither one of its own accounts nor in it (recipient.unknown) instead of forwarding "
+        "it to a peer hub. Rows that are not valid are skipped and listed. The hub reads the "
+        "directory when it starts.",
+    )
+    imp.add_argument("file", metavar="FILE", help="the directory file")
+    imp.add_argument(
+        "--format",
+        choices=("auto", "csv", "jsonl"),
+        default="auto",
+        help="file format (default: by the file name; .jsonl is JSON lines, else CSV)",
+    )
+    imp.add_argument(
+        "--replace",
+        action="store_true",
+        help="the file is the whole directory: remove agencies it does not list",
+    )
+    imp.add_argument("--json", action="store_true", help="print the result as JSON")
+    imp.set_defaults(func=cmd_agencies_import)
 
     add_cert = ag_sub.add_parser(
         "add-cert",

@@ -11,6 +11,7 @@ from hub.directory import Agency, Directory
 from hub.edxml.schema import ValidationPolicy
 from hub.errors import LienthongError
 from hub.federation import Destination, destination
+from hub.national import NationalDirectory
 from hub.notify import Doorbell, InboxNotifier
 from hub.outbound import PULL, first_attempt_at
 from hub.retry import RetryPolicy
@@ -43,10 +44,13 @@ class HubContext:
     receipts: ReceiptSigner | None = None
     # Peer hubs, for codes the directory does not list (hub.routing; none: no federation).
     peers: tuple[PeerRoutes, ...] = ()
+    # The imported national directory (hub.national; empty: none imported, every code a peer
+    # routes is taken on trust).
+    national: NationalDirectory = field(default_factory=NationalDirectory)
 
     def destination(self, code: str) -> Destination | None:
         """Where *code* is delivered: a local agency, through a peer hub, or nowhere (None)."""
-        return destination(self.directory, self.peers, code)
+        return destination(self.directory, self.peers, code, self.national)
 
     def policy_for(self, agency: Agency) -> SignaturePolicy:
         """The signature policy for *agency*'s packages: SHA-1 only if it is marked legacy."""

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,19 +64,27 @@ def peer_routes(peers: Iterable[PeerConfig]) -> tuple[PeerRoutes, ...]:
     return tuple(PeerRoutes(p.name, p.routes, p.default) for p in peers)
 
 
-def destination(directory: Directory, peers: Iterable[PeerRoutes], code: str) -> Destination | None:
+def destination(
+    directory: Directory,
+    peers: Iterable[PeerRoutes],
+    code: str,
+    national: Collection[str] = (),
+) -> Destination | None:
     """Where *code* goes, or None if nowhere (``recipient.unknown``).
 
     The directory decides first: a local agency is delivered here, whatever the patterns say;
     an agency listed ``via`` a hub goes through that hub; any other listed account (an auditor,
     a hub account) is no recipient. Only a code the directory does not list is routed by the
-    peers' patterns.
+    peers' patterns, and, once a national directory is imported (hub.national), only if it is
+    in it: a peer would refuse a code that does not exist, later and less clearly.
     """
     listed = directory.get(code)
     if listed is not None:
         if not listed.can_exchange:
             return None
         return Destination(code, listed.via or None, listed)
+    if national and code not in national:
+        return None
     peer = route(code, peers)
     return Destination(code, peer, None) if peer is not None else None
 

@@ -196,6 +196,13 @@ class Routing:
     left_to_sender_hub: list[str]
 
 
+def _unknown(ctx: HubContext, code: str) -> str:
+    """Why *code* is no recipient, in words."""
+    if ctx.national and ctx.directory.get(code) is None and code not in ctx.national:
+        return f"{code} is not in the national agency directory"
+    return f"{code} is not an agency this hub knows, and no peer hub routes it"
+
+
 def _resolve_recipients(
     ctx: HubContext, caller: Agency, pkg: DocumentPackage, extra: dict[str, str]
 ) -> Routing:
@@ -242,12 +249,7 @@ def _resolve_recipients(
             if code not in left:
                 left.append(code)
         elif where is None:
-            problems.append(
-                Problem(
-                    f"{code} is not an agency this hub knows, and no peer hub routes it",
-                    path=path,
-                )
-            )
+            problems.append(Problem(_unknown(ctx, code), path=path))
         else:
             # Named on its own: a plain To (or the update's note), whatever a group said before.
             out[code] = Recipient(code, where.mode, where.peer, note)

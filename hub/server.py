@@ -15,6 +15,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from cryptography import x509
 from sqlalchemy.engine import make_url
 
+from hub import national
 from hub.api import create_app
 from hub.checkpoints import make_checkpoint
 from hub.config import Settings
@@ -212,6 +213,7 @@ async def open_context(settings: Settings) -> HubContext:
     try:
         async with store.write() as session:
             await sync_directory(session, directory)
+        national_directory = await national.load(store.engine)
     except BaseException:
         await store.close()
         raise
@@ -225,6 +227,7 @@ async def open_context(settings: Settings) -> HubContext:
         trust=trust,
         receipts=receipts,
         peers=peer_routes(settings.peers),
+        national=national_directory,
     )
 
 

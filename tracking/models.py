@@ -73,6 +73,18 @@ class Agency(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
+class DirectoryEntry(Base):
+    """An agency of the imported national directory (hub.national): known to exist, with its
+    name and place in the hierarchy, whether or not this hub serves it."""
+
+    __tablename__ = "directory_entries"
+
+    code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(500))
+    parent_code: Mapped[str | None] = mapped_column(String(64), index=True)
+    imported_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 class AgencyCertificate(Base):
     __tablename__ = "agency_certificates"
 

@@ -6,11 +6,13 @@ conftest.py); the hub is a separate ``lienthong serve`` process on a free loopba
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import io
 import json
 import subprocess
 import zipfile
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,7 @@ from typing import Any
 import pytest
 
 from adapters.demo import PARTICIPANTS, REJECTION_REASON, tiny_pdf
+from cli import build_parser
 from hub.edxml.model import (
     Attachment,
     Code,
@@ -39,31 +42,20 @@ pytestmark = pytest.mark.acceptance
 
 REASON = "Văn bản thiếu phụ lục kèm theo; đề nghị bổ sung và gửi lại."
 STATUS_CODES = "01, 02, 03, 04, 05, 06, 13, 15, 16"
-SUBCOMMANDS = (
-    ("serve",),
-    ("db",),
-    ("db", "upgrade"),
-    ("agencies",),
-    ("agencies", "list"),
-    ("agencies", "add-cert"),
-    ("keys",),
-    ("keys", "init-ca"),
-    ("keys", "issue"),
-    ("keys", "rotate"),
-    ("keys", "revoke"),
-    ("receipt",),
-    ("receipt", "verify"),
-    ("send",),
-    ("inbox",),
-    ("fetch",),
-    ("attachments",),
-    ("ack",),
-    ("status",),
-    ("trace",),
-    ("validate",),
-    ("demo",),
-    ("demo", "init"),
-)
+
+
+def _commands(
+    parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ()
+) -> Iterator[tuple[str, ...]]:
+    """Every command and subcommand the real parser has, so a new one is checked too."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield (*prefix, name)
+                yield from _commands(sub, (*prefix, name))
+
+
+SUBCOMMANDS = tuple(_commands(build_parser()))
 
 
 def expect(result: subprocess.CompletedProcess[str], code: int, *in_stderr: str) -> None:
@@ -386,10 +378,11 @@ def test_subcommand_help(project: Project, command: tuple[str, ...]) -> None:
     stdout = project.ok(*command, "--help")
     assert f"usage: lienthong {' '.join(command)}" in stdout, stdout
     # argparse prints the usage, a blank line, the description (if any), then the sections
-    # ("positional arguments:", "options:", …), each headed by a line ending in a colon.
-    block = stdout.split("\n\n")[1]
-    is_section = block.splitlines()[0].endswith(":")
-    assert not is_section and len(block.split()) >= 2, (
+    # ("positional arguments:", "options:", …), each a line ending in a colon over indented
+    # lines (a description's first line may end in a colon too, but what follows is not indented).
+    lines = stdout.split("\n\n")[1].splitlines()
+    is_section = lines[0].endswith(":") and len(lines) > 1 and lines[1].startswith(" ")
+    assert not is_section and len(" ".join(lines).split()) >= 2, (
         f"`lienthong {' '.join(command)} --help` does not say what the command does:\n{stdout}"
     )
 

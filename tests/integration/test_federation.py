@@ -33,6 +33,7 @@ from hub.dispatcher import Channels, Dispatcher
 from hub.edxml.model import StatusCode
 from hub.edxml.writer import write_document, write_status
 from hub.federation import PeerChannel, PeerRouter, peer_routes
+from hub.national import Entry, NationalDirectory
 from hub.outbound import Outgoing
 from signing.pki import issue_agency_certificate
 from signing.receipts import verify_receipt
@@ -356,6 +357,32 @@ async def test_a_code_no_peer_routes_is_refused_and_nothing_is_stored(
     assert problem["code"] == "recipient.unknown"
     assert "000.00.00.H49" in problem["detail"] and "no peer hub routes it" in problem["detail"]
     assert await city.deliveries() == []
+
+
+async def test_with_the_national_directory_a_code_that_does_not_exist_is_refused_at_once(
+    pair: tuple[FedHub, FedHub],
+) -> None:
+    city, _national = pair
+    # The city imported the national directory: 000.00.00.G99 is not in it, so the city
+    # refuses it while the sender is still on the line, instead of forwarding it to the
+    # national hub, which would refuse it later (the delivery dead, the sender told then).
+    city.ctx.national = NationalDirectory(
+        [Entry(GOV_OFFICE, "Văn phòng Chính phủ", ""), Entry(MINISTRY, "Bộ Tài chính", "")]
+    )
+    _, _, response = await _send(city, PHUC_XA, ("000.00.00.G99",), "121")
+    assert response.status == 422
+    problem = await response.json()
+    assert problem["code"] == "recipient.unknown"
+    assert "000.00.00.G99 is not in the national agency directory" in problem["detail"]
+    assert await city.deliveries() == []
+    # A code in it is routed as before, and the city's own agencies need no entry in it.
+    _, _, response = await _send(city, PHUC_XA, (MINISTRY, BA_DINH), "122")
+    assert response.status == 202, await response.text()
+    queued = {d.recipient_code: d for d in await city.deliveries()}
+    assert set(queued) == {MINISTRY, BA_DINH}
+    await city.forward()
+    (remote,) = await city.deliveries(recipient_code=MINISTRY)
+    assert remote.state == "delivered"
 
 
 async def _relay(hub: FedHub, as_hub: str, body: bytes, path: str = "/v1/documents") -> Any:
