@@ -6,6 +6,7 @@ import dataclasses
 import datetime as dt
 from dataclasses import dataclass, field
 
+from hub.cluster import node_id
 from hub.config import DeliverySettings
 from hub.directory import Agency, Directory
 from hub.edxml.schema import ValidationPolicy
@@ -47,6 +48,8 @@ class HubContext:
     # The imported national directory (hub.national; empty: none imported, every code a peer
     # routes is taken on trust).
     national: NationalDirectory = field(default_factory=NationalDirectory)
+    # This process's name among the hub nodes sharing the database (hub.cluster).
+    node: str = field(default_factory=node_id)
 
     def destination(self, code: str) -> Destination | None:
         """Where *code* is delivered: a local agency, through a peer hub, or nowhere (None)."""

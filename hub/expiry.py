@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from functools import partial
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import select
 
 from hub import notices
+from hub.cluster import clustered
 from hub.context import HubContext
 from hub.states import PENDING, Transport, on_expire
 from tracking.models import Delivery, utcnow
@@ -113,9 +115,8 @@ def add_expiry_job(scheduler: AsyncIOScheduler, ctx: HubContext) -> None:
         return
     every = max(1, min(CHECK_SECONDS, limit // 10 or 1))
     scheduler.add_job(
-        expire_overdue,
+        clustered(ctx, "delivery-expiry", every, partial(expire_overdue, ctx)),
         "interval",
-        args=(ctx,),
         seconds=every,
         id="delivery-expiry",
         max_instances=1,

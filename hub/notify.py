@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 
 class InboxNotifier:
     """One event per agency. ``ticket()`` before looking at the inbox, ``wait(ticket)`` after
-    finding it empty: a package committed in between is never missed."""
+    finding it empty: a package committed in between is never missed.
+
+    ``notify`` wakes this node's waiters and hands the code to ``relay`` (set by hub.cluster
+    when several nodes share the database), which tells the other nodes; they ``wake`` theirs.
+    """
 
     def __init__(self) -> None:
         self._events: dict[str, asyncio.Event] = {}
+        self.relay: Callable[[str], None] | None = None
 
     def ticket(self, code: str) -> asyncio.Event:
         event = self._events.get(code)
@@ -19,8 +25,21 @@ class InboxNotifier:
         return event
 
     def notify(self, code: str) -> None:
+        """*code*'s inbox has news (call after the commit): wake its waiters, on every node."""
+        self.wake(code)
+        if self.relay is not None:
+            self.relay(code)
+
+    def wake(self, code: str) -> None:
+        """Wake this node's waiters for *code*."""
         event = self._events.pop(code, None)
         if event is not None:
+            event.set()
+
+    def wake_all(self) -> None:
+        """Wake every waiter of this node: each looks at its inbox again."""
+        events, self._events = self._events, {}
+        for event in events.values():
             event.set()
 
     @staticmethod

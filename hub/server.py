@@ -18,6 +18,7 @@ from sqlalchemy.engine import make_url
 from hub import national
 from hub.api import create_app
 from hub.checkpoints import make_checkpoint
+from hub.cluster import Signals, clustered, start_signals
 from hub.config import Settings
 from hub.context import HubContext
 from hub.directory import Directory, sync_directory
@@ -42,6 +43,7 @@ class RunningHub:
     url: str
     scheduler: AsyncIOScheduler | None = None
     dispatcher: Dispatcher | None = None
+    signals: Signals | None = None
 
     async def close(self) -> None:
         if self.scheduler is not None and self.scheduler.running:
@@ -49,6 +51,8 @@ class RunningHub:
         if self.dispatcher is not None:
             await self.dispatcher.stop()
         await self.runner.cleanup()
+        if self.signals is not None:
+            await self.signals.close()
         try:
             # A clean stop leaves the whole chain covered by a signed checkpoint.
             await make_checkpoint(self.context)
@@ -158,14 +162,21 @@ def crl_scheduler(
 
 def hub_scheduler(context: HubContext, settings: Settings) -> AsyncIOScheduler:
     """The hub's clock: CRL refreshes, expiry and audit checkpoints. The jobs keep no state of
-    their own (the trust store and the database do), so a missed run is simply the next one."""
+    their own (the trust store and the database do), so a missed run is simply the next one.
+    Every node refreshes its own CRLs (they are in its memory); the jobs on the database run
+    once per interval across the nodes sharing it (hub.cluster)."""
     scheduler = AsyncIOScheduler(event_loop=asyncio.get_running_loop())
     if context.trust.crl_sources:
         crl_scheduler(context.trust, settings.crl_refresh_seconds, scheduler)
     add_expiry_job(scheduler, context)
     _every(
         scheduler,
-        partial(make_checkpoint, context),
+        clustered(
+            context,
+            "audit-checkpoint",
+            settings.checkpoint_seconds,
+            partial(make_checkpoint, context),
+        ),
         settings.checkpoint_seconds,
         "audit-checkpoint",
     )
@@ -251,6 +262,7 @@ async def start(settings: Settings, *, port: int | None = None) -> RunningHub:
             f"cannot listen on {settings.listen_host}:{settings.listen_port}: {exc.strerror} "
             "(set LIENTHONG_HUB_LISTEN=HOST:PORT to use another address)",
         ) from exc
+    signals = await start_signals(context.store.engine, context.notifier, context.node)
     scheduler = hub_scheduler(context, settings)
     scheduler.start()
     channels = standard_channels(context)
@@ -276,6 +288,7 @@ async def start(settings: Settings, *, port: int | None = None) -> RunningHub:
             "hub": settings.hub_id,
             "agencies": len(context.directory),
             "peers": [p.name for p in settings.peers],
+            "node": context.node,
         },
     )
-    return RunningHub(context, runner, url, scheduler, dispatcher)
+    return RunningHub(context, runner, url, scheduler, dispatcher, signals)

@@ -85,6 +85,17 @@ class DirectoryEntry(Base):
     imported_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
+class JobRun(Base):
+    """When a scheduled job last ran, and on which node: several hub nodes on one database
+    run each job once per interval (hub.cluster)."""
+
+    __tablename__ = "job_runs"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    node: Mapped[str] = mapped_column(String(200))
+
+
 class AgencyCertificate(Base):
     __tablename__ = "agency_certificates"
 
