@@ -12,7 +12,7 @@ A document (``outbox/cv-125.toml``, or the same keys in JSON)::
     attachments = ["cv-125.pdf"]
     priority = "khẩn"                    # or urgent, or 1
     due_date = "2026/12/15"
-    signer = { competence = "TM. ỦY BAN NHÂN DÂN", position = "Chủ tịch", full_name = "Nguyễn Văn A" }
+    signer = { position = "Chủ tịch", full_name = "Nguyễn Văn A" }
 
 A status (``status/cv-125-03.toml``)::
 
@@ -33,7 +33,7 @@ import mimetypes
 import re
 import tomllib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from hub.edxml.model import (
@@ -116,10 +116,7 @@ def read_metadata(name: str, data: bytes) -> dict[str, Any]:
     except UnicodeDecodeError as exc:
         raise MetadataError(f"{name} is not UTF-8 text (byte {exc.start + 1})") from None
     try:
-        if name.lower().endswith(".json"):
-            value = json.loads(text)
-        else:
-            value = tomllib.loads(text)
+        value = json.loads(text) if name.lower().endswith(".json") else tomllib.loads(text)
     except json.JSONDecodeError as exc:
         raise MetadataError(f"{name} is not valid JSON: line {exc.lineno}: {exc.msg}") from None
     except tomllib.TOMLDecodeError as exc:
@@ -231,9 +228,10 @@ def _signer(value: Any) -> SignerInfo:
     unknown = set(value) - {"competence", "position", "full_name"}
     if unknown:
         raise MetadataError(f"'signer' has unknown key(s) {', '.join(sorted(unknown))}")
-    return SignerInfo(
-        str(value.get("competence", "")), str(value.get("position", "")), str(value.get("full_name", ""))
+    competence, position, full_name = (
+        str(value.get(k, "")) for k in ("competence", "position", "full_name")
     )
+    return SignerInfo(competence, position, full_name)
 
 
 def content_type_of(name: str) -> str:
@@ -293,7 +291,7 @@ class StatusRequest:
     code: StatusCode
     description: str = ""
     recipient: str = ""
-    staff: StaffInfo = StaffInfo()
+    staff: StaffInfo = field(default_factory=StaffInfo)
 
 
 def status_from_metadata(meta: Mapping[str, Any]) -> StatusRequest:
