@@ -592,6 +592,22 @@ async def _serve_until_stopped(running: Any) -> None:
     await running.close()
 
 
+async def cmd_adapter(args: argparse.Namespace) -> int:
+    from adapters.launch import launch
+    from adapters.registry import UnknownAdapter
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await launch(args.adapter, Path(args.adapter_config), stop)
+    except UnknownAdapter as exc:
+        print(f"lienthong: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return EXIT_OK
+
+
 async def cmd_serve(args: argparse.Namespace) -> int:
     from hub import server
 
@@ -1222,6 +1238,26 @@ def build_parser() -> argparse.ArgumentParser:
         "run the hub's HTTP API until interrupted",
         "Run the hub on the configured address. "
         "The database must be upgraded first (lienthong db upgrade).",
+    )
+
+    p = add(
+        "adapter",
+        cmd_adapter,
+        "connect an agency system to a hub through an adapter, until interrupted",
+        "Run adapter NAME for one agency, configured by a TOML file: hub_url, agency, "
+        "credential_file, key, certificate, optional trust_anchors (to verify received "
+        "packages), wait and lease, and the adapter's own table ([folder], [webhook]). "
+        "Built-in adapters: folder (outbox/inbox/status folders), webhook (receives the hub's "
+        "pushes). Third-party adapters register in the entry-point group lienthong.adapters. "
+        "Stops cleanly on Ctrl+C or SIGTERM. See adapters/GUIDE.md.",
+    )
+    p.add_argument("adapter", metavar="NAME", help="the adapter: folder, webhook, or a plug-in")
+    p.add_argument(
+        "--config",
+        dest="adapter_config",
+        metavar="FILE",
+        required=True,
+        help="the adapter's configuration (TOML)",
     )
 
     db = add("db", lambda _a: EXIT_USAGE, "database maintenance")

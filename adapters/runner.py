@@ -4,7 +4,8 @@ One step (:meth:`Runner.run_once`) does two things:
 
 1. **send**: every item ``adapter.outgoing()`` returns is posted (``POST /v1/documents`` or
    ``POST /v1/status`` by its kind) and then settled. Transport errors, ``408``, ``429`` and
-   ``5xx`` are tried again with back-off, always with the item's own bytes: the hub answers
+   ``5xx`` are tried again (by :class:`~adapters.sdk.HubClient`, then at the next step), always
+   with the item's own bytes: the hub answers
    identical bytes with the original receipt (``duplicate: true``), so a resend (also one after
    a crash between sending and settling) never sends a document twice. Any other ``4xx`` is the
    hub refusing the item: it is settled as refused, with the problem, and never sent again.
@@ -23,31 +24,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, ParamSpec, TypeVar
+from typing import Any
 
 import aiohttp
 
 from adapters.base import Adapter, Outgoing, Received, Settled
-from adapters.sdk import HubClient, HubError
+from adapters.sdk import HubClient, HubError, is_transient
+from adapters.verify import PackageVerifier
 
-__all__ = ["Runner", "Step", "is_transient", "received_from_item", "run"]
+__all__ = ["Runner", "Step", "is_refusal", "received_from_item", "run"]
 
 log = logging.getLogger(__name__)
-
-T = TypeVar("T")
-P = ParamSpec("P")
-
-RETRYABLE_STATUSES = frozenset({408, 429})
-
-
-def is_transient(exc: BaseException) -> bool:
-    """Worth trying again with the same bytes: the hub was unreachable, slow or overloaded."""
-    if isinstance(exc, HubError):
-        return exc.status in RETRYABLE_STATUSES or exc.status >= 500
-    return isinstance(exc, aiohttp.ClientError | TimeoutError | OSError)
 
 
 def is_refusal(exc: BaseException) -> bool:
@@ -91,8 +79,8 @@ class Runner:
         *,
         lease: float = 300,
         limit: int = 100,
-        verifier: Any = None,
-        attempts: int = 4,
+        verifier: PackageVerifier | None = None,
+        receive: bool = True,
         backoff: float = 0.5,
         max_backoff: float = 30.0,
     ) -> None:
@@ -100,29 +88,11 @@ class Runner:
         self.client = client
         self.lease = lease
         self.limit = limit
-        self.verifier = verifier  # adapters.verify.PackageVerifier, or None
-        self.attempts = attempts
+        self.verifier = verifier
+        # False for push-based adapters: deliveries arrive by HTTP, the inbox is not polled.
+        self.receives = receive
         self.backoff = backoff
         self.max_backoff = max_backoff
-
-    async def _retrying(
-        self, call: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs
-    ) -> T:
-        """``call(*args)``, tried again on transient errors with a random, growing delay.
-        Every call made through this is safe to repeat: reads, acknowledgements (the same
-        answer again changes nothing) and sends of the same bytes (answered as duplicates)."""
-        attempt = 1
-        while True:
-            try:
-                return await call(*args, **kwargs)
-            except Exception as exc:
-                if not is_transient(exc) or attempt >= self.attempts:
-                    raise
-                delay = min(self.max_backoff, self.backoff * 2 ** (attempt - 1))
-                log.warning("hub call failed (%s); trying again within %.1f s", exc, delay)
-                # Jitter, so that many adapters do not come back at the same instant.
-                await asyncio.sleep(delay * (0.5 + random.random() / 2))  # noqa: S311
-                attempt += 1
 
     async def _post(self, item: Outgoing) -> dict[str, Any]:
         if item.kind == "document":
@@ -135,7 +105,7 @@ class Runner:
         sent = refused = 0
         for index, item in enumerate(items):
             try:
-                receipt = await self._retrying(self._post, item)
+                receipt = await self._post(item)
             except HubError as exc:
                 if not is_refusal(exc):
                     if is_transient(exc):  # the hub is away: the rest waits for the next step
@@ -156,13 +126,11 @@ class Runner:
     async def _fetch(self, item: dict[str, Any]) -> bytes | None:
         if item["kind"] == "notice":  # the inbox item is the whole notice
             return None
-        return await self._retrying(self.client.fetch, str(item["href"]))
+        return await self.client.fetch(str(item["href"]))
 
     async def receive(self, *, wait: float = 0) -> tuple[int, int]:
         """One leased poll: deliver and acknowledge what came. (delivered, rejected)."""
-        items = await self._retrying(
-            self.client.inbox, wait=wait, limit=self.limit, lease=self.lease
-        )
+        items = await self.client.inbox(wait=wait, limit=self.limit, lease=self.lease)
         delivered = rejected = 0
         for item in items:
             received = received_from_item(item, await self._fetch(item))
@@ -170,17 +138,19 @@ class Runner:
                 problem = self.verifier.problem(received)
                 if problem is not None:
                     log.warning("refusing delivery %s: %s", received.delivery_id, problem)
-                    await self._retrying(self.client.ack, received.delivery_id, "fail", problem)
+                    await self.client.ack(received.delivery_id, "fail", problem)
                     rejected += 1
                     continue
             await self.adapter.deliver(received)  # raises: not acknowledged, comes again
-            await self._retrying(self.client.ack, received.delivery_id, "done")
+            await self.client.ack(received.delivery_id, "done")
             delivered += 1
         return delivered, rejected
 
     async def run_once(self, *, wait: float = 0) -> Step:
         """One send step and one receive step (a long poll of up to *wait* seconds)."""
         sent, refused, pending = await self.send_pending()
+        if not self.receives:
+            return Step(sent, refused, 0, 0, pending)
         delivered, rejected = await self.receive(wait=wait)
         return Step(sent, refused, delivered, rejected, pending)
 
@@ -210,6 +180,8 @@ class Runner:
             failures = 0
             if step.pending:  # sends are waiting for the hub: do not spin
                 await _pause(stop, self.backoff)
+            elif not self.receives:  # no long poll paces the loop: look for new items now and then
+                await _pause(stop, min(wait, 1.0))
 
 
 async def _pause(stop: asyncio.Event, seconds: float) -> None:
@@ -225,11 +197,14 @@ async def run(
     stop: asyncio.Event,
     wait: float = 20,
     lease: float = 300,
-    verifier: Any = None,
+    verifier: PackageVerifier | None = None,
+    receive: bool = True,
 ) -> None:
-    """Run *adapter* for the agency of *client* until *stop* is set (see the module doc)."""
+    """Run *adapter* for the agency of *client* until *stop* is set (see the module doc).
+    *receive* False: only send (a push-based adapter receives through its own server)."""
     await adapter.start()
     try:
-        await Runner(adapter, client, lease=lease, verifier=verifier).run(stop, wait=wait)
+        runner = Runner(adapter, client, lease=lease, verifier=verifier, receive=receive)
+        await runner.run(stop, wait=wait)
     finally:
         await adapter.close()
