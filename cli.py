@@ -596,6 +596,8 @@ async def cmd_adapter(args: argparse.Namespace) -> int:
     from adapters.launch import launch
     from adapters.registry import UnknownAdapter
 
+    if not args.verbose:  # a long-running adapter says what it did: one line per file
+        logging.getLogger("adapters").setLevel(logging.INFO)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

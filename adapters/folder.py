@@ -57,7 +57,7 @@ from hub.edxml.attachments import AttachmentError, decode, safe_filename
 from hub.edxml.model import EDXML_NS, DocumentPackage
 from hub.edxml.reader import read_document, read_status
 from hub.edxml.writer import write_document, write_status
-from hub.errors import LienthongError
+from hub.errors import ConfigError, LienthongError
 from hub.xmlsafe import parse
 from signing.xmldsig import DS_NS
 
@@ -597,9 +597,10 @@ def _lock(path: Path) -> IO[bytes]:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         handle.close()
-        raise RuntimeError(
-            f"another folder adapter is already running on {path.parent.parent}; "
-            "run one adapter per folder"
+        raise ConfigError(
+            str(path.parent.parent),
+            "[folder] root",
+            "another folder adapter is already running on this folder; run one per folder",
         ) from None
     return handle
 
