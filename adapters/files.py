@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import stat
 from pathlib import Path
 
 # Names writers use while a file is incomplete: ours (.part) and common tools' (.tmp, ~, .swp).
@@ -25,14 +26,16 @@ def looks_temporary(name: str) -> bool:
 
 def is_complete(path: Path, now: float, quiet_seconds: float) -> bool:
     """Whether *path* is a regular file, not temporary by its name, and unchanged for
-    *quiet_seconds* (by its modification time) at *now* (``time.time()``)."""
+    *quiet_seconds* (by its modification time) at *now* (``time.time()``). A symbolic link is
+    not: whoever can write the folder must not make the adapter send a file from elsewhere
+    (a key, a password file) under the agency's signature."""
     if looks_temporary(path.name):
         return False
     try:
-        info = path.stat()
+        info = path.lstat()
     except OSError:
         return False
-    return path.is_file() and now - info.st_mtime >= quiet_seconds
+    return stat.S_ISREG(info.st_mode) and now - info.st_mtime >= quiet_seconds
 
 
 def _safe_name(name: str) -> None:

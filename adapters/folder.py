@@ -296,11 +296,12 @@ class FolderAdapter(Adapter):
         pending = self.layout.pending(folder.name)
         now = self._clock()
         complete = {p.name: p for p in folder.iterdir() if is_complete(p, now, self.quiet_seconds)}
+        mtimes = {n: _mtime(p) for n, p in complete.items()}
         metadata = {n: _try_read(p) for n, p in complete.items() if _is_metadata(n)}
         # Files a metadata file names are attachments, even if they end in .json or .toml.
         named = {a for meta in metadata.values() if meta is not None for a in _names(meta)}
         out = []
-        for name in sorted(complete, key=lambda n: (complete[n].stat().st_mtime, n)):
+        for name in sorted(complete, key=lambda n: (mtimes[n], n)):
             if name in named or (pending / f"{name}.edxml").exists():
                 continue
             key = f"{folder.name}/{name}"
@@ -354,11 +355,12 @@ class FolderAdapter(Adapter):
         files = []
         for attachment in names:
             path = folder / attachment
-            if not path.is_file():
+            if path.is_symlink() or not path.is_file():
                 raise _LocalRefusal(
                     "folder.attachment_missing",
-                    f"{name} names the attachment {attachment!r}, which is not in "
-                    f"{folder.name}/ (write the attachments first, the metadata file last)",
+                    f"{name} names the attachment {attachment!r}, which is not a file in "
+                    f"{folder.name}/ (write the attachments first, the metadata file last; "
+                    "symbolic links are not followed)",
                 )
             if not is_complete(path, now, self.quiet_seconds):
                 return None
@@ -603,6 +605,13 @@ def _lock(path: Path) -> IO[bytes]:
             "another folder adapter is already running on this folder; run one per folder",
         ) from None
     return handle
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.lstat().st_mtime
+    except OSError:  # gone meanwhile: it will not be read either
+        return 0.0
 
 
 def _is_metadata(name: str) -> bool:

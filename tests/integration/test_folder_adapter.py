@@ -181,12 +181,19 @@ async def test_a_bad_metadata_file_fails_locally_and_a_half_written_file_waits(
     city.drop("outbox", "thieu.toml", bad.encode())
     (city.root / "outbox" / "dang-ghi.edxml.part").write_bytes(b"<edXML")  # still being copied
     city.drop("outbox", "lac.pdf", tiny_pdf("no metadata yet"))
+    secret = city.root / "secret.pem"
+    secret.write_bytes(b"-----BEGIN PRIVATE KEY-----")
+    (city.root / "outbox" / "khoa.pdf").symlink_to(secret)
+    city.drop("outbox", "khoa.toml", LETTER.replace("cv-125.pdf", "khoa.pdf").encode())
 
     assert await city.adapter.outgoing() == []
 
     reason = (city.root / "failed" / "thieu.toml.reason.txt").read_text(encoding="utf-8")
     assert "folder.metadata" in reason and "'number' is required" in reason
     assert names(city.root / "outbox") == {"dang-ghi.edxml.part", "lac.pdf"}
+    linked = (city.root / "failed" / "khoa.toml.reason.txt").read_text(encoding="utf-8")
+    assert "symbolic links are not followed" in linked
+    assert secret.is_file()  # the link was moved aside, the file it names is untouched
     assert set((await hub.counts()).values()) == {0}  # nothing reached the hub
 
 

@@ -154,6 +154,9 @@ def test_temporary_names_and_fresh_files_are_not_complete(tmp_path: Path) -> Non
     os.utime(fresh, (now - 5, now - 5))
     assert is_complete(fresh, now, 1.0)
     assert not is_complete(tmp_path, now, 0)  # a folder is not a file to send
+    link = tmp_path / "key.pem"
+    link.symlink_to(fresh)  # whoever writes the folder must not make the adapter send a secret
+    assert not is_complete(link, now, 1.0)
     assert not is_complete(tmp_path / "gone.edxml", now, 0)
 
 
