@@ -42,9 +42,10 @@ async def launch(name: str, path: Path, stop: asyncio.Event) -> None:
     async with AgencyClient(config.hub_url, config.credentials) as client:
         if not isinstance(adapter, WebhookAdapter):
             log.info("adapter %s for %s: connected to %s", name, config.agency, config.hub_url)
-            await run(
-                adapter, client, stop=stop, wait=config.wait, lease=config.lease, verifier=verifier
-            )
+            # An adapter that also watches something local (the folder adapter's outbox) looks
+            # at it between long polls, so it caps how long one poll may wait.
+            wait = min(config.wait, getattr(adapter, "poll_interval", config.wait))
+            await run(adapter, client, stop=stop, wait=wait, lease=config.lease, verifier=verifier)
             return
         receiver = adapter.receiver(verifier)
         port = await receiver.start(adapter.settings.host, adapter.settings.port)
