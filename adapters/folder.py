@@ -40,7 +40,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Literal, Self
+from typing import TYPE_CHECKING, Any, Literal, Self
 
 from adapters.base import Adapter, Outgoing, Received, Settled
 from adapters.files import fsync_folder, is_complete, write_atomically
@@ -225,7 +225,7 @@ class FolderAdapter(Adapter):
         # Used only for what it does offline: signing with the agency's key and building status
         # packages; the runner's own client does the talking to the hub.
         self._identity = AgencyClient("http://unused.invalid", credentials)
-        self._lock: IO[bytes] | None = None
+        self._lock: int | None = None  # the descriptor holding the folder's lock
 
     @classmethod
     def from_config(cls, config: AdapterConfig) -> Self:
@@ -254,6 +254,8 @@ class FolderAdapter(Adapter):
         await asyncio.to_thread(self._start)
 
     def _start(self) -> None:
+        if self._lock is not None:
+            return  # started already
         for folder in self.layout.folders():
             folder.mkdir(parents=True, exist_ok=True)
         self._lock = _lock(self.layout.state / "lock")
@@ -262,8 +264,12 @@ class FolderAdapter(Adapter):
             shutil.rmtree(leftover, ignore_errors=True)
 
     async def close(self) -> None:
+        self.unlock()
+
+    def unlock(self) -> None:
+        """Let another adapter work on the folder (what the end of this process does)."""
         if self._lock is not None:
-            self._lock.close()  # releases the lock
+            os.close(self._lock)  # releases the lock
             self._lock = None
 
     # ------------------------------------------------------------------------------- sending
@@ -588,23 +594,23 @@ def _seconds(
     return float(value)
 
 
-def _lock(path: Path) -> IO[bytes]:
+def _lock(path: Path) -> int:
     """Hold *path* locked: two adapters on one folder would each send every file."""
-    handle = path.open("a+b")
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         import fcntl
     except ImportError:  # Windows: no advisory locks; run one adapter per folder
-        return handle
+        return fd
     try:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
-        handle.close()
+        os.close(fd)
         raise ConfigError(
             str(path.parent.parent),
             "[folder] root",
             "another folder adapter is already running on this folder; run one per folder",
         ) from None
-    return handle
+    return fd
 
 
 def _mtime(path: Path) -> float:

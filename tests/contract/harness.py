@@ -9,6 +9,8 @@ suite by adding a factory to ``FACTORIES`` in ``conftest.py``.
 from __future__ import annotations
 
 import hashlib
+import json
+import re
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,6 +20,8 @@ from typing import Literal, Protocol
 from adapters.base import Adapter, Outgoing, Received
 from adapters.config import load_config
 from adapters.examples.sqlite_table import SqliteTableAdapter
+from adapters.files import write_atomically
+from adapters.folder import FolderAdapter
 from adapters.sdk import Credentials
 from adapters.sdk_adapter import SdkAdapter
 from adapters.webhook import WebhookAdapter
@@ -179,12 +183,66 @@ class SqliteTableHarness:
         return Outcome(state == "sent", bool(duplicate), code)
 
 
+@dataclass
+class FolderHarness:
+    """The folder adapter: items are files dropped in outbox/ and status/, outcomes are what
+    sent/ and failed/ hold, and what was handed over is what inbox/ holds."""
+
+    root: Path
+    credentials: Credentials
+    adapter: FolderAdapter
+
+    @classmethod
+    def make(cls, tmp: Path, credentials: Credentials) -> FolderHarness:
+        root = tmp / "folder"
+        return cls(root, credentials, FolderAdapter(root, credentials, quiet_seconds=0))
+
+    def restart(self) -> FolderAdapter:
+        self.adapter.unlock()  # the crashed process's lock went with it
+        self.adapter = FolderAdapter(self.root, self.credentials, quiet_seconds=0)
+        return self.adapter
+
+    async def hand_over(self, package: bytes, kind: Kind) -> str:
+        await self.adapter.start()
+        folder = "outbox" if kind == "document" else "status"
+        name = hashlib.sha256(package).hexdigest()[:16] + ".edxml"
+        write_atomically(self.root / folder, name, package)  # write, then rename
+        return f"{folder}/{name}"
+
+    def handed(self) -> list[tuple[str, str]]:
+        inbox = self.root / "inbox"
+        found: list[tuple[int, str, str]] = []
+        for meta in inbox.glob("*/metadata.json"):
+            delivery_id = json.loads(meta.read_text(encoding="utf-8"))["delivery_id"]
+            found.append((meta.stat().st_mtime_ns, delivery_id, "document"))
+        for folder, kind in (
+            ("statuses", "status"),
+            ("receipts", "receipt"),
+            ("notices", "notice"),
+        ):
+            for summary in (inbox / folder).glob("*.json"):
+                found.append((summary.stat().st_mtime_ns, summary.stem, kind))
+        return [(delivery_id, kind) for _, delivery_id, kind in sorted(found)]
+
+    def outcome(self, key: str) -> Outcome | None:
+        name = key.split("/", 1)[1]
+        receipt = self.root / "sent" / f"{name}.receipt.json"
+        if receipt.exists():
+            return Outcome(True, bool(json.loads(receipt.read_text())["duplicate"]))
+        reason = self.root / "failed" / f"{name}.reason.txt"
+        if reason.exists():
+            code = re.search(r"^Problem code: (\S+)", reason.read_text(), re.MULTILINE)
+            return Outcome(False, code=code.group(1) if code else "")
+        return None
+
+
 Factory = Callable[[Path, Credentials], Harness]
 
 FACTORIES: dict[str, Factory] = {
     "sdk": SdkHarness.make,
     "webhook": WebhookHarness.make,
     "sqlite-table": SqliteTableHarness.make,
+    "folder": FolderHarness.make,
 }
 
 __all__ = ["FACTORIES", "Factory", "Harness", "Outcome"]

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from adapters.files import is_complete, looks_temporary, write_atomically
-from adapters.folder import _folder_name, _free_name, is_signed, reason_text
+from adapters.folder import FolderAdapter, _folder_name, _free_name, is_signed, reason_text
 from adapters.metadata import (
     MetadataError,
     attachment_names,
@@ -20,11 +20,12 @@ from adapters.metadata import (
     read_metadata,
     status_from_metadata,
 )
-from adapters.sdk import VIETNAM
+from adapters.sdk import VIETNAM, Credentials
 from hub.edxml.model import Priority, StatusCode
 from hub.edxml.reader import read_document
 from hub.edxml.schema import check
 from hub.edxml.writer import write_document
+from hub.errors import ConfigError
 from hub.xmlsafe import parse
 from tests.support import BA_DINH, CITY, HOAN_KIEM, World, document
 
@@ -199,3 +200,16 @@ def test_reason_text_lists_each_problem_in_plain_language() -> None:
     assert "2026-12-02 09:00:00 (Vietnam time)" in text
     assert "schema.invalid (HTTP 422)" in text
     assert "  - line 12, /edXML/MessageHeader: Subject is missing" in text
+
+
+async def test_a_second_adapter_on_the_same_folder_refuses_to_start(tmp_path: Path) -> None:
+    credentials = Credentials(CITY, "token")
+    first = FolderAdapter(tmp_path, credentials)
+    await first.start()
+    await first.start()  # starting again is harmless
+    second = FolderAdapter(tmp_path, credentials)
+    with pytest.raises(ConfigError, match="already running"):
+        await second.start()
+    await first.close()
+    await second.start()  # the folder is free again
+    await second.close()
