@@ -73,6 +73,7 @@ Kind = Literal["document", "status"]
 # Names inside inbox/ that are not document folders.
 _INBOX_KINDS = {"status": "statuses", "receipt": "receipts", "notice": "notices"}
 _RECEIVED_FILES = {"package.edxml", "metadata.json"}
+DELIVERED_KEPT_SECONDS = 30 * 86400
 _SECTION_KEYS = {"root", "poll_interval", "quiet_seconds"}
 
 
@@ -117,10 +118,17 @@ class Layout:
     def drop_folder(self, kind: Kind) -> Path:
         return self.outbox if kind == "document" else self.status
 
+    @property
+    def delivered(self) -> Path:
+        """One empty file per delivery id handed over, so that a delivery that comes again is
+        recognised even after the agency system moved it out of inbox/."""
+        return self.state / "delivered"
+
     def folders(self) -> list[Path]:
         inbox = [self.inbox / name for name in _INBOX_KINDS.values()]
         pending = [self.pending("outbox"), self.pending("status")]
-        return [self.outbox, self.status, self.sent, self.failed, *inbox, self.work, *pending]
+        state = [self.work, self.delivered, *pending]
+        return [self.outbox, self.status, self.sent, self.failed, *inbox, *state]
 
 
 # ------------------------------------------------------------------------------ pure helpers
@@ -262,6 +270,13 @@ class FolderAdapter(Adapter):
         # Half-assembled received documents from a crash: they come again from the hub.
         for leftover in self.layout.work.iterdir():
             shutil.rmtree(leftover, ignore_errors=True)
+        # A delivery comes again only until it is acknowledged (a lease is at most an hour), so
+        # old marks can go.
+        horizon = self._clock() - DELIVERED_KEPT_SECONDS
+        for mark in self.layout.delivered.iterdir():
+            with contextlib.suppress(OSError):
+                if mark.lstat().st_mtime < horizon:
+                    mark.unlink()
 
     async def close(self) -> None:
         self.unlock()
@@ -501,9 +516,17 @@ class FolderAdapter(Adapter):
         await asyncio.to_thread(self._deliver, received)
 
     def _deliver(self, received: Received) -> None:
+        mark = _folder_name(received.delivery_id)
+        if (self.layout.delivered / mark).exists():
+            return  # handed over before: the lease ran out before the acknowledgement
         if received.kind == "document":
             self._deliver_document(received)
-            return
+        else:
+            self._deliver_about_sent(received)
+        write_atomically(self.layout.delivered, mark, b"")
+
+    def _deliver_about_sent(self, received: Received) -> None:
+        """A status, receipt or notice about a document this agency sent."""
         folder = self.layout.inbox / _INBOX_KINDS.get(received.kind, "notices")
         name = _folder_name(received.delivery_id)
         if (folder / f"{name}.json").exists():

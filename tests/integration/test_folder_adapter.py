@@ -303,3 +303,23 @@ async def test_a_delivery_that_comes_again_lands_once(hub: Hub, agents: Folders)
     assert {p.name: p.stat().st_mtime_ns for p in folder.iterdir()} == written  # … unchanged
     assert names(ba_dinh.root / "inbox") == {item["document_id"], "statuses", "receipts", "notices"}
     assert await ba_dinh.client.inbox() == []
+
+
+async def test_a_delivery_taken_out_of_inbox_is_not_handed_over_again(
+    hub: Hub, agents: Folders
+) -> None:
+    city = await started(agents(CITY))
+    ba_dinh = await started(agents(BA_DINH))
+    city.drop("outbox", "cv-6.edxml", write_document(document(CITY, (BA_DINH,), number="6")))
+    await city.step()
+    (item,) = await ba_dinh.client.inbox(lease=0.3)
+    received = received_from_item(item, await ba_dinh.client.fetch(item["href"]))
+    await ba_dinh.adapter.deliver(received)
+    # The document-management system registers the letter and moves its folder away at once;
+    # then the lease runs out before the adapter's acknowledgement reached the hub.
+    registered = ba_dinh.root / "registered"
+    os.replace(ba_dinh.root / "inbox" / item["document_id"], registered)
+    await asyncio.sleep(0.4)
+
+    assert (await Runner(ba_dinh.adapter, ba_dinh.client, lease=0.3).run_once()).delivered == 1
+    assert not (ba_dinh.root / "inbox" / item["document_id"]).exists()  # not handed over twice
