@@ -323,3 +323,32 @@ async def test_a_delivery_taken_out_of_inbox_is_not_handed_over_again(
 
     assert (await Runner(ba_dinh.adapter, ba_dinh.client, lease=0.3).run_once()).delivered == 1
     assert not (ba_dinh.root / "inbox" / item["document_id"]).exists()  # not handed over twice
+
+
+async def test_a_status_resent_after_a_crash_reaches_the_sender_once(
+    hub: Hub, agents: Folders
+) -> None:
+    city = await started(agents(CITY))
+    ba_dinh = agents(BA_DINH)
+    ba_dinh.adapter = CrashingFolderAdapter(ba_dinh.root, ba_dinh.credentials, quiet_seconds=0)
+    await started(ba_dinh)
+    city.drop("outbox", "cv-4.edxml", write_document(document(CITY, (BA_DINH,), number="4")))
+    await city.step()
+    document_id = json.loads((city.root / "sent" / "cv-4.edxml.receipt.json").read_text())[
+        "document_id"
+    ]
+    await ba_dinh.step()  # receives the letter (nothing to settle yet)
+    ba_dinh.drop("status", "nhan.toml", f'document = "{document_id}"\ncode = "01"\n'.encode())
+    with pytest.raises(Crash):
+        await ba_dinh.step()
+    ba_dinh.adapter.unlock()
+    await asyncio.sleep(1.1)  # a status built again now would carry another timestamp
+
+    ba_dinh.adapter = FolderAdapter(ba_dinh.root, ba_dinh.credentials, quiet_seconds=0)
+    await ba_dinh.adapter.start()
+    await ba_dinh.step()
+
+    receipt = json.loads((ba_dinh.root / "sent" / "nhan.toml.receipt.json").read_text())
+    assert receipt["duplicate"] is True
+    await city.step()
+    assert len(list((city.root / "inbox" / "statuses").glob("*.json"))) == 1
