@@ -54,7 +54,14 @@ from adapters.metadata import (
 )
 from adapters.sdk import VIETNAM, AgencyClient, Credentials
 from hub.edxml.attachments import AttachmentError, decode, safe_filename
-from hub.edxml.model import EDXML_NS, DocumentPackage
+from hub.edxml.model import (
+    EDXML_NS,
+    Code,
+    DocumentPackage,
+    DocumentType,
+    Organization,
+    PromulgationInfo,
+)
 from hub.edxml.reader import read_document, read_status
 from hub.edxml.writer import write_document, write_status
 from hub.errors import ConfigError, LienthongError
@@ -119,6 +126,11 @@ class Layout:
         return self.outbox if kind == "document" else self.status
 
     @property
+    def documents(self) -> Path:
+        """What statuses about each document sent or received must name, by the hub's id."""
+        return self.state / "documents"
+
+    @property
     def delivered(self) -> Path:
         """One empty file per delivery id handed over, so that a delivery that comes again is
         recognised even after the agency system moved it out of inbox/."""
@@ -127,7 +139,7 @@ class Layout:
     def folders(self) -> list[Path]:
         inbox = [self.inbox / name for name in _INBOX_KINDS.values()]
         pending = [self.pending("outbox"), self.pending("status")]
-        state = [self.work, self.delivered, *pending]
+        state = [self.work, self.delivered, self.documents, *pending]
         return [self.outbox, self.status, self.sent, self.failed, *inbox, *state]
 
 
@@ -404,8 +416,9 @@ class FolderAdapter(Adapter):
         if document is None:
             raise _LocalRefusal(
                 "folder.document_unknown",
-                f"no document {request.document!r} in inbox/ (received) or sent/ (sent): "
-                "'document' is the hub's document id, the name of its folder in inbox/",
+                f"this adapter neither received nor sent a document {request.document!r}: "
+                "'document' is the hub's document id, the name of its folder in inbox/ (or "
+                "document_id in the receipt in sent/)",
             )
         pkg = self._identity.status_package(
             document,
@@ -417,21 +430,35 @@ class FolderAdapter(Adapter):
         return self._sign(write_status(pkg))
 
     def _find_document(self, document_id: str) -> DocumentPackage | None:
-        """A document this agency received (inbox/) or sent (sent/), by the hub's id."""
-        candidates = [self.layout.inbox / _folder_name(document_id) / "package.edxml"]
-        for receipt in self.layout.sent.glob("*.receipt.json"):
-            with contextlib.suppress(OSError, ValueError):
-                if json.loads(receipt.read_bytes()).get("document_id") == document_id:
-                    base = receipt.name.removesuffix(".receipt.json")
-                    candidates += [
-                        self.layout.sent / f"{base}.signed.edxml",
-                        self.layout.sent / base,
-                    ]
-        for path in candidates:
-            if path.is_file() and path.name.endswith(".edxml"):
-                with contextlib.suppress(LienthongError, OSError):
-                    return read_document(parse(path.read_bytes()))
-        return None
+        """What a status must say of a document this agency received or sent, by the hub's id
+        (from the adapter's own record: the agency system may have moved the files away)."""
+        record = self.layout.documents / f"{_folder_name(document_id)}.json"
+        try:
+            facts = json.loads(record.read_bytes())
+            # Only what a status's ResponseFor names (AgencyClient.status_package reads no more).
+            return DocumentPackage(
+                sender=Organization(str(facts["sender"])),
+                recipients=(),
+                document_id=str(facts["edxml_document_id"]),
+                code=Code(str(facts["number"]), str(facts["notation"])),
+                promulgation=PromulgationInfo(date=str(facts["promulgation_date"])),
+                document_type=DocumentType(),
+                subject="",
+                content="",
+            )
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def _remember_document(self, document_id: str, pkg: DocumentPackage) -> None:
+        facts = {
+            "document_id": document_id,
+            "sender": pkg.sender.organ_id,
+            "edxml_document_id": pkg.document_id,
+            "number": pkg.code.number,
+            "notation": pkg.code.notation,
+            "promulgation_date": pkg.promulgation.date,
+        }
+        write_atomically(self.layout.documents, f"{_folder_name(document_id)}.json", _json(facts))
 
     def _refuse_locally(self, key: str, refusal: _LocalRefusal, companions: list[str]) -> None:
         text = reason_text(key, refusal.code, refusal.detail, by="the folder adapter", when=_now())
@@ -448,6 +475,10 @@ class FolderAdapter(Adapter):
         source = self.layout.root / folder_name / name
         if result.accepted:
             receipt = dict(result.receipt or {})
+            if item.kind == "document" and receipt.get("document_id"):
+                with contextlib.suppress(LienthongError):  # for a recall (13) later
+                    pkg = read_document(parse(item.package))
+                    self._remember_document(str(receipt["document_id"]), pkg)
             sent_as = None
             with contextlib.suppress(OSError):
                 if source.read_bytes() != item.package:  # built or signed here: keep the copy
@@ -568,6 +599,7 @@ class FolderAdapter(Adapter):
             else:
                 files = _extract(work, pkg)
                 meta = document_metadata(pkg, received, files, _now())
+                self._remember_document(received.document_id, pkg)
             _write(work, "metadata.json", _json(meta))
             fsync_folder(work)
             try:

@@ -220,6 +220,8 @@ async def test_a_status_file_is_sent_and_reaches_the_sender(hub: Hub, agents: Fo
         "document_id"
     ]
     await ba_dinh.step()
+    # The document-management system registered the letter and took its folder away.
+    os.replace(ba_dinh.root / "inbox" / document_id, ba_dinh.root / "da-vao-so")
     accepted = f'document = "{document_id}"\ncode = "03"\ndescription = "Đã vào sổ văn bản đến"\n'
     ba_dinh.drop("status", "vao-so.toml", accepted.encode())
     ba_dinh.drop("status", "sai.json", json.dumps({"document": "khong-co", "code": "01"}).encode())
@@ -245,6 +247,15 @@ async def test_a_status_file_is_sent_and_reaches_the_sender(hub: Hub, agents: Fo
     # The city's delivery receipt (Ba Đình acknowledged the document) came too.
     (receipt_file,) = (city.root / "inbox" / "receipts").glob("*.json")
     assert json.loads(receipt_file.read_text())["jws"]
+
+    # The city asks Ba Đình to give the letter back (a recall request, 13).
+    recall = f'document = "{document_id}"\ncode = 13\nrecipient = "{BA_DINH}"\n'
+    city.drop("status", "thu-hoi.toml", recall.encode())
+    await city.step()
+    assert "thu-hoi.toml.receipt.json" in names(city.root / "sent")
+    await ba_dinh.step()
+    (asked,) = (ba_dinh.root / "inbox" / "statuses").glob("*.json")
+    assert json.loads(asked.read_text())["status_code"] == "13"
 
 
 class Crash(BaseException):
