@@ -22,6 +22,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from adapters.files import write_atomically
 from adapters.sdk import AgencyClient, Credentials, HubError
 from adapters.tables import documents_table, inbox_table, trace_table
 from hub.config import DEFAULT_CONFIG, load_settings
@@ -211,7 +212,7 @@ def _save_attachments(package: bytes, out: Path) -> int:
             continue
         name = safe_filename(decoded.name, taken)
         taken.add(name)
-        _write_atomically(out, name, decoded.data)
+        write_atomically(out, name, decoded.data, durable=False)
         how = f"zipped (entry {decoded.entry_name})" if decoded.zipped else "not zipped"
         print(
             f"{name}: {decoded.size} bytes, sha256 {decoded.sha256}, {how}"
@@ -219,30 +220,6 @@ def _save_attachments(package: bytes, out: Path) -> int:
             + (f" ({decoded.note})" if decoded.note else "")
         )
     return EXIT_INVALID if failed else EXIT_OK
-
-
-def _write_atomically(folder: Path, name: str, data: bytes) -> None:
-    """Write *folder*/*name* through a temporary file in *folder*, never anywhere else."""
-    import contextlib
-    import secrets
-
-    if name in ("", ".", "..") or Path(name).name != name or "\\" in name:
-        raise ValueError(f"refusing to write an unsafe file name {name!r}")
-    target = folder / name
-    temporary = folder / f".lienthong-{secrets.token_hex(8)}.part"
-    # O_EXCL: never follow or reuse something already there; mode 0o666 less the umask.
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-    fd = os.open(temporary, flags, 0o666)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(temporary, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        raise
 
 
 async def cmd_ack(args: argparse.Namespace) -> int:
@@ -697,6 +674,24 @@ async def _serve_until_stopped(running: Any) -> None:
     await running.close()
 
 
+async def cmd_adapter(args: argparse.Namespace) -> int:
+    from adapters.launch import launch
+    from adapters.registry import UnknownAdapter
+
+    if not args.verbose:  # a long-running adapter says what it did: one line per file
+        logging.getLogger("adapters").setLevel(logging.INFO)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await launch(args.adapter, Path(args.adapter_config), stop)
+    except UnknownAdapter as exc:
+        print(f"lienthong: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return EXIT_OK
+
+
 async def cmd_serve(args: argparse.Namespace) -> int:
     from hub import server
 
@@ -1072,7 +1067,7 @@ async def cmd_evidence_export(args: argparse.Namespace) -> int:
         await store.close()
     bundle = write_bundle(evidence)
     out = Path(args.out)
-    await asyncio.to_thread(_write_atomically, out.parent, out.name, bundle)
+    await asyncio.to_thread(write_atomically, out.parent, out.name, bundle, durable=False)
     first, last = evidence.events[0].seq, evidence.events[-1].seq
     print(
         f"wrote {out} ({len(bundle)} bytes): document {args.document_id}, "
@@ -1327,6 +1322,26 @@ def build_parser() -> argparse.ArgumentParser:
         "run the hub's HTTP API until interrupted",
         "Run the hub on the configured address. "
         "The database must be upgraded first (lienthong db upgrade).",
+    )
+
+    p = add(
+        "adapter",
+        cmd_adapter,
+        "connect an agency system to a hub through an adapter, until interrupted",
+        "Run adapter NAME for one agency, configured by a TOML file: hub_url, agency, "
+        "credential_file, key, certificate, optional trust_anchors (to verify received "
+        "packages), wait and lease, and the adapter's own table ([folder], [webhook]). "
+        "Built-in adapters: folder (outbox/inbox/status folders), webhook (receives the hub's "
+        "pushes). Third-party adapters register in the entry-point group lienthong.adapters. "
+        "Stops cleanly on Ctrl+C or SIGTERM. See adapters/GUIDE.md.",
+    )
+    p.add_argument("adapter", metavar="NAME", help="the adapter: folder, webhook, or a plug-in")
+    p.add_argument(
+        "--config",
+        dest="adapter_config",
+        metavar="FILE",
+        required=True,
+        help="the adapter's configuration (TOML)",
     )
 
     db = add("db", lambda _a: EXIT_USAGE, "database maintenance")

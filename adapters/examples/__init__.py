@@ -1,0 +1,1 @@
+"""Worked examples of adapters (see adapters/GUIDE.md); each is run by the contract suite."""
