@@ -603,6 +603,7 @@ async def get_deliveries(request: web.Request) -> web.StreamResponse:
 
     rows: list[list[object]] = [
         [
+            tag("code", d["delivery_id"]),
             d["recipient"],
             tag("span", d["state"], class_="state"),
             d["kind"],
@@ -615,6 +616,7 @@ async def get_deliveries(request: web.Request) -> web.StreamResponse:
         for d in found
     ]
     headers = [
+        t("col.delivery_id"),
         t("col.recipient"),
         t("col.state"),
         "",
