@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 ARGS   ?=
 
-.PHONY: demo test lint format install clean
+.PHONY: demo test lint format install clean chromium
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +18,15 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/lienthong demo $(ARGS)
 
-test: $(STAMP)
+# The browser tests (tests/browser) drive Debian's chromium, never a browser Playwright downloads.
+chromium:
+	@if command -v chromium >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	else echo "chromium is not installed: the browser tests will be skipped" \
+		"(install it with: sudo apt-get install -y chromium)"; fi
+
+test: $(STAMP) chromium
 	$(BIN)/python -m pytest $(ARGS)
 
 lint: $(STAMP)

@@ -1319,9 +1319,10 @@ def build_parser() -> argparse.ArgumentParser:
     add(
         "serve",
         cmd_serve,
-        "run the hub's HTTP API until interrupted",
-        "Run the hub on the configured address. "
-        "The database must be upgraded first (lienthong db upgrade).",
+        "run the hub's HTTP API and web console until interrupted",
+        "Run the hub on the configured address: the API under /v1 and the web console for "
+        "people under /console/ (sign in with an account's API credential; [console] in "
+        "hub.toml). The database must be upgraded first (lienthong db upgrade).",
     )
 
     p = add(

@@ -14,6 +14,7 @@ stops start-up with a :class:`ConfigError` that names the file, the key and the 
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import os
 import re
@@ -25,6 +26,7 @@ from typing import Any, Literal
 
 from hub.edxml.schema import ACTIONS, ValidationPolicy
 from hub.errors import ConfigError
+from hub.reports import ack_windows
 from hub.routing import pattern_problem
 
 AGENCY_CODE = re.compile(r"^\d{3}\.\d{2}\.\d{2}\.[A-Z]\d{2}$")
@@ -62,6 +64,15 @@ class DeliverySettings:
     max_age_seconds: int = 86400
     retry_base_ms: int = 2000  # first back-off ceiling; doubles per attempt
     retry_max_delay_seconds: int = 3600  # back-off ceiling
+
+
+@dataclass(frozen=True)
+class ConsoleSettings:
+    """``[console]``: the web console's sign-in (hub.console)."""
+
+    session_seconds: int = 8 * 3600  # a signed-in session ends this long after sign-in
+    login_attempts: int = 10  # failed sign-ins allowed per client address …
+    login_window_seconds: int = 300  # … within this many seconds; then 429 until it passes
 
 
 @dataclass(frozen=True)
@@ -140,6 +151,9 @@ class Settings:
     # From $LIENTHONG_HUB_KEY_PASSPHRASE; never in a file, never shown (repr=False).
     hub_key_passphrase: bytes | None = field(default=None, repr=False)
     peers: tuple[PeerConfig, ...] = ()
+    console: ConsoleSettings = field(default_factory=ConsoleSettings)
+    # ``[deadlines]``: the acknowledgement window per priority (hub.reports.ack_windows).
+    ack_windows: Mapping[int, dt.timedelta] = field(default_factory=dict)
 
     @property
     def base_url(self) -> str:
@@ -349,8 +363,31 @@ def load_settings(
             env[PASSPHRASE_ENV].encode("utf-8") if env.get(PASSPHRASE_ENV) else None
         ),
         peers=peers,
+        console=_console_settings(section("console")),
+        ack_windows=ack_windows(data, env, str(config_path)),
     )
     return settings
+
+
+def _console_settings(r: _Reader) -> ConsoleSettings:
+    unknown = set(r.table) - {"session_seconds", "login_attempts", "login_window_seconds"}
+    if unknown:
+        raise r._fail(
+            sorted(unknown)[0],
+            "is not a console setting; they are login_attempts, login_window_seconds, "
+            "session_seconds",
+        )
+    return ConsoleSettings(
+        session_seconds=r.integer(
+            "session_seconds", "LIENTHONG_CONSOLE_SESSION_SECONDS", 8 * 3600, minimum=60
+        ),
+        login_attempts=r.integer(
+            "login_attempts", "LIENTHONG_CONSOLE_LOGIN_ATTEMPTS", 10, minimum=1
+        ),
+        login_window_seconds=r.integer(
+            "login_window_seconds", "LIENTHONG_CONSOLE_LOGIN_WINDOW_SECONDS", 300, minimum=1
+        ),
+    )
 
 
 def _peers(

@@ -25,7 +25,7 @@ import re
 import statistics
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import func, select
 
@@ -151,6 +151,21 @@ COLUMNS = (
 )
 
 
+AckVerdict = Literal["in_time", "overdue", "pending"]
+
+
+def ack_verdict(
+    state: str, acked_at: dt.datetime | None, deadline: dt.datetime, now: dt.datetime
+) -> AckVerdict:
+    """Whether one document delivery was acknowledged in time: ``in_time`` (stored, ``done``, by
+    *deadline*), ``overdue`` (acknowledged late, or not acknowledged and the deadline has passed
+    by *now*) or ``pending`` (not yet, still inside its window). The report and the web
+    console's timeline judge with this one rule."""
+    if state == "done" and acked_at is not None:
+        return "in_time" if acked_at <= deadline else "overdue"
+    return "overdue" if now > deadline else "pending"
+
+
 def aggregate(
     documents: Iterable[SentDocument],
     deliveries: Iterable[DocumentDelivery],
@@ -176,10 +191,10 @@ def aggregate(
         seen.add((d.document_id, d.recipient))
         figures = row(d.recipient)
         figures.received += 1
-        deadline = sent.received_at + windows[sent.priority]
-        if d.state == "done" and d.acked_at is not None and d.acked_at <= deadline:
+        verdict = ack_verdict(d.state, d.acked_at, sent.received_at + windows[sent.priority], now)
+        if verdict == "in_time":
             figures.acknowledged_in_time += 1
-        elif (d.state == "done" and d.acked_at is not None) or now > deadline:
+        elif verdict == "overdue":
             figures.overdue += 1
         else:
             figures.pending += 1

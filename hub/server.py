@@ -20,6 +20,7 @@ from hub.api import create_app
 from hub.checkpoints import make_checkpoint
 from hub.cluster import Signals, clustered, start_signals
 from hub.config import Settings
+from hub.console import add_console
 from hub.context import HubContext
 from hub.directory import Directory, sync_directory
 from hub.dispatcher import Dispatcher, standard_channels, start_dispatcher
@@ -246,6 +247,9 @@ async def start(settings: Settings, *, port: int | None = None) -> RunningHub:
     """Serve on the configured address (or *port*; 0 picks a free one)."""
     context = await open_context(settings)
     app = create_app(context, max_body_bytes=settings.max_body_bytes)
+    # The console is HTML for people, not part of the API that openapi.json describes, so it is
+    # mounted here beside it rather than in create_app.
+    add_console(app, context, settings.console, settings.ack_windows)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     try:

@@ -246,3 +246,19 @@ class ChainCheckpoint(Base):
     head_hash: Mapped[str] = mapped_column(String(64))
     signed_at: Mapped[datetime] = mapped_column(UTCDateTime())
     jws: Mapped[str] = mapped_column(Text)
+
+
+class ConsoleSession(Base):
+    """A signed-in web console session (hub.console.sessions). The cookie carries a random id;
+    only its SHA-256 is stored, so a copy of the database signs nobody in."""
+
+    __tablename__ = "console_sessions"
+
+    id_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account: Mapped[str] = mapped_column(String(64))
+    # The account's credential digest at sign-in: a credential the operators replace ends the
+    # sessions opened with it.
+    credential_sha256: Mapped[str] = mapped_column(String(64))
+    csrf: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
