@@ -1,15 +1,15 @@
 """web console sessions
 
-Revision ID: 0006
-Revises: 0005
-Create Date: 2026-12-09
+Revision ID: 0008
+Revises: 0007
+Create Date: 2026-12-02
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0006"
-down_revision = "0005"
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
