@@ -15,10 +15,12 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from cryptography import x509
 from sqlalchemy.engine import make_url
 
+from hub.alerts import AlertHook
 from hub.api import create_app
 from hub.checkpoints import make_checkpoint
 from hub.config import Settings
 from hub.context import HubContext
+from hub.deadlines import add_deadlines_job
 from hub.directory import Directory, sync_directory
 from hub.dispatcher import Dispatcher, standard_channels, start_dispatcher
 from hub.errors import ConfigError
@@ -48,6 +50,7 @@ class RunningHub:
         if self.dispatcher is not None:
             await self.dispatcher.stop()
         await self.runner.cleanup()
+        await self.context.alerts.close()
         try:
             # A clean stop leaves the whole chain covered by a signed checkpoint.
             await make_checkpoint(self.context)
@@ -156,12 +159,14 @@ def crl_scheduler(
 
 
 def hub_scheduler(context: HubContext, settings: Settings) -> AsyncIOScheduler:
-    """The hub's clock: CRL refreshes, expiry and audit checkpoints. The jobs keep no state of
-    their own (the trust store and the database do), so a missed run is simply the next one."""
+    """The hub's clock: CRL refreshes, expiry, deadlines and audit checkpoints. The jobs keep no
+    state of their own (the trust store and the database do), so a missed run is simply the
+    next one."""
     scheduler = AsyncIOScheduler(event_loop=asyncio.get_running_loop())
     if context.trust.crl_sources:
         crl_scheduler(context.trust, settings.crl_refresh_seconds, scheduler)
     add_expiry_job(scheduler, context)
+    add_deadlines_job(scheduler, context)
     _every(
         scheduler,
         partial(make_checkpoint, context),
@@ -222,6 +227,8 @@ async def open_context(settings: Settings) -> HubContext:
         directory=directory,
         validation=settings.validation,
         delivery=settings.delivery,
+        deadlines=settings.deadlines,
+        alerts=AlertHook(settings.alerts, settings.hub_id),
         trust=trust,
         receipts=receipts,
         peers=peer_routes(settings.peers),

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from hub.context import HubContext
 from hub.directory import Agency
 from hub.errors import NotFound
+from hub.states import CLOSED
 from tracking.models import Delivery, Document, TraceEvent
 from tracking.store import append_event
 
@@ -28,9 +29,6 @@ def document_facts(doc: Document) -> dict[str, Any]:
     }
 
 
-# A recipient is finished with a document once it reported 06, rejected it (02), or agreed to its
-# recall (15): no further status is expected from it.
-_CLOSED = ("06", "02", "15")
 _SETTLED = ("done", "failed")
 
 
@@ -40,7 +38,7 @@ def summary(recipients: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "recipients": len(recipients),
         "not_acknowledged": [r["recipient"] for r in recipients if r["transport"] not in _SETTLED],
-        "not_finished": [r["recipient"] for r in recipients if r["business"] not in _CLOSED],
+        "not_finished": [r["recipient"] for r in recipients if r["business"] not in CLOSED],
     }
 
 
