@@ -1582,7 +1582,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--all", action="store_true", help="follow every page")
     p.add_argument("--json", action="store_true", help="print JSON")
 
-    p = add("trace", cmd_trace, "show who received a document, when, and what they did with it")
+    p = add(
+        "trace",
+        cmd_trace,
+        "show who received a document, when, and what they did with it",
+        "Print a document's recipients with their transport and business states, flagged "
+        "OVERDUE where a recipient missed its acknowledgement window or the DueDate, and every "
+        "event of its trace (times in Vietnam time).",
+    )
     p.add_argument("document_id", metavar="DOC_ID")
     _agency_options(p)
     p.add_argument("--json", action="store_true", help="print JSON")

@@ -7,8 +7,8 @@ import datetime as dt
 
 import pytest
 
-from hub.errors import ConfigError
 from hub.config import deadline_settings
+from hub.errors import ConfigError
 from hub.reports import DocumentDelivery, SentDocument, aggregate, month_bounds
 
 UTC = dt.UTC
