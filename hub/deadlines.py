@@ -30,7 +30,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub import alerts, notices
 from hub.context import HubContext
@@ -122,10 +123,9 @@ class Overdue:
         if self.what == ACK:
             assert self.window is not None
             name = PRIORITY_NAMES.get(Priority(self.facts.priority), str(self.facts.priority))
-            what = (
-                f"not acknowledged within {notices.duration(self.window.total_seconds())} "
-                f"({name}), {late} late"
-            )
+            # In hours, as [deadlines] sets the windows and Decision 28/2018 states them.
+            hours = self.window.total_seconds() / 3600
+            what = f"not acknowledged within {hours:g} hours ({name}), {late} late"
         else:
             last = f"last status {self.facts.business}" if self.facts.business else "no status"
             what = f"DueDate {self.facts.due_date} passed without 06 ({last}), {late} late"
@@ -191,10 +191,8 @@ async def flag_overdue(ctx: HubContext, now: dt.datetime | None = None) -> int:
             ).all()
             for delivery, doc in rows:
                 for item in overdue(_facts(ctx, delivery, doc), windows, now):
-                    if item.what == ACK:
-                        delivery.ack_overdue_at = now
-                    else:
-                        delivery.due_overdue_at = now
+                    if not await _flag(session, delivery.id, item.what, now):
+                        continue  # another node flagged it since this one looked
                     detail = item.detail()
                     await append_event(
                         session,
@@ -219,6 +217,20 @@ async def flag_overdue(ctx: HubContext, now: dt.datetime | None = None) -> int:
         total += len(flagged)
         if len(rows) < BATCH:
             return total
+
+
+async def _flag(session: AsyncSession, delivery_id: str, what: str, now: dt.datetime) -> bool:
+    """Set the flag unless it is set: whether this call set it. A compare-and-set, so two
+    nodes that read the same delivery never both flag it (on PostgreSQL the write transactions
+    are serialised anyway; SQLite reads outside the writer's lock)."""
+    column = Delivery.ack_overdue_at if what == ACK else Delivery.due_overdue_at
+    result = await session.execute(
+        update(Delivery)
+        .where(Delivery.id == delivery_id, column.is_(None))
+        .values({column: now})
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(result, "rowcount", 0) == 1)
 
 
 def _facts(ctx: HubContext, delivery: Delivery, doc: Document) -> DeliveryFacts:

@@ -30,7 +30,8 @@ def duration(seconds: float) -> str:
     whole = int(seconds)
     for unit, size in (("days", 86400), ("hours", 3600), ("minutes", 60)):
         if whole >= size and whole % size == 0:
-            return f"{whole // size} {unit}"
+            count = whole // size
+            return f"{count} {unit if count > 1 else unit[:-1]}"
     if whole >= 2 * 86400:
         return f"{whole / 86400:.1f} days"
     if whole >= 3600:
