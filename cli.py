@@ -1205,7 +1205,7 @@ async def cmd_report(args: argparse.Namespace) -> int:
     import io
 
     from adapters.tables import table
-    from hub.reports import COLUMNS, ack_windows, month_bounds, monthly_report
+    from hub.reports import COLUMNS, month_bounds, monthly_report
     from hub.server import open_store
     from tracking.models import utcnow
 
@@ -1214,8 +1214,8 @@ async def cmd_report(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"lienthong report: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    windows = ack_windows(_raw_config(args), os.environ, str(_config_path(args)))
     settings = load_settings(_config_path(args))
+    windows = settings.deadlines.windows
     store = await open_store(settings)  # refuses a missing or old database, creates none
     try:
         figures = await monthly_report(store, args.month, windows, utcnow())
@@ -1707,7 +1707,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--all", action="store_true", help="follow every page")
     p.add_argument("--json", action="store_true", help="print JSON")
 
-    p = add("trace", cmd_trace, "show who received a document, when, and what they did with it")
+    p = add(
+        "trace",
+        cmd_trace,
+        "show who received a document, when, and what they did with it",
+        "Print a document's recipients with their transport and business states, flagged "
+        "OVERDUE where a recipient missed its acknowledgement window or the DueDate, and every "
+        "event of its trace (times in Vietnam time).",
+    )
     p.add_argument("document_id", metavar="DOC_ID")
     _agency_options(p)
     p.add_argument("--json", action="store_true", help="print JSON")

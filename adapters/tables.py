@@ -82,10 +82,33 @@ def _event_summary(event: dict[str, Any]) -> str:
         return f"{d.get('kind', '')} {d.get('result', '')}" + (
             f" — {d['reason']}" if d.get("reason") else ""
         )
+    if kind == "overdue":
+        return _overdue_summary(d)
     if kind in ("queued", "delivered"):
         what = f"status {d['code']}" if d.get("code") else d.get("kind", "document")
         return f"{what} → {d.get('recipient', '')}" + (f" ({d['how']})" if d.get("how") else "")
     return ", ".join(f"{k}={v}" for k, v in d.items())
+
+
+def _hours(seconds: float) -> str:
+    hours = seconds / 3600
+    return f"{hours / 24:.1f} days" if hours >= 48 else f"{hours:.1f} h"
+
+
+def _overdue_summary(d: dict[str, Any]) -> str:
+    late = f"deadline {vn_time(d.get('deadline'))}, {_hours(d.get('late_seconds', 0))} late"
+    if d.get("overdue") == "ack":
+        return (
+            f"{d.get('recipient', '')}: not acknowledged within {d.get('window_hours', '?')} h "
+            f"(priority {d.get('priority', '?')}) · {late}"
+        )
+    status = f"last status {d['business']}" if d.get("business") else "no status"
+    return (
+        f"{d.get('recipient', '')}: DueDate {d.get('due_date', '?')} without 06 ({status}) · {late}"
+    )
+
+
+_OVERDUE_WORDS = {"ack": "not acknowledged in time", "due_date": "DueDate missed"}
 
 
 def trace_table(trace: dict[str, Any]) -> str:
@@ -107,7 +130,10 @@ def trace_table(trace: dict[str, Any]) -> str:
                     if r["business"]
                     else "-"
                 )
-                + (" · recall pending" if r.get("recall_pending") else ""),
+                + (" · recall pending" if r.get("recall_pending") else "")
+                + "".join(
+                    f" · OVERDUE: {_OVERDUE_WORDS.get(w, w)}" for w in r.get("overdue") or ()
+                ),
             ]
             for r in trace["recipients"]
         ],

@@ -18,15 +18,16 @@ import datetime as dt
 import hashlib
 import os
 import re
+import shutil
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from hub.edxml.model import Priority
 from hub.edxml.schema import ACTIONS, ValidationPolicy
 from hub.errors import ConfigError
-from hub.reports import ack_windows
 from hub.routing import pattern_problem
 
 AGENCY_CODE = re.compile(r"^\d{3}\.\d{2}\.\d{2}\.[A-Z]\d{2}$")
@@ -64,6 +65,51 @@ class DeliverySettings:
     max_age_seconds: int = 86400
     retry_base_ms: int = 2000  # first back-off ceiling; doubles per attempt
     retry_max_delay_seconds: int = 3600  # back-off ceiling
+
+
+# Acknowledgement windows by priority (Decision 28/2018): the defaults, and their keys in
+# ``[deadlines]``.
+DEFAULT_ACK_HOURS = {
+    Priority.FLASH_TIMED: 2.0,
+    Priority.FLASH: 2.0,
+    Priority.VERY_URGENT: 8.0,
+    Priority.URGENT: 24.0,
+    Priority.NORMAL: 72.0,
+}
+ACK_KEYS = {
+    Priority.FLASH_TIMED: "ack_hours_hoa_toc_hen_gio",
+    Priority.FLASH: "ack_hours_hoa_toc",
+    Priority.VERY_URGENT: "ack_hours_thuong_khan",
+    Priority.URGENT: "ack_hours_khan",
+    Priority.NORMAL: "ack_hours_thuong",
+}
+
+
+def _default_windows() -> dict[int, dt.timedelta]:
+    return {int(p): dt.timedelta(hours=h) for p, h in DEFAULT_ACK_HOURS.items()}
+
+
+@dataclass(frozen=True)
+class DeadlineSettings:
+    """``[deadlines]``: how long a recipient has to acknowledge a document, by priority, and how
+    often the hub looks for overdue documents (``hub.deadlines``; 0: never)."""
+
+    windows: Mapping[int, dt.timedelta] = field(default_factory=_default_windows)
+    check_seconds: int = 300
+
+
+@dataclass(frozen=True)
+class AlertSettings:
+    """``[alerts]``: where the hub forwards its alerts besides the trace and the log
+    (``hub.alerts``): a webhook URL, a command (argv, no shell), or both; neither by default."""
+
+    webhook: str = field(default="", repr=False)  # its query string may carry a token
+    command: tuple[str, ...] = ()
+    timeout_seconds: int = 10
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.webhook or self.command)
 
 
 @dataclass(frozen=True)
@@ -152,8 +198,8 @@ class Settings:
     hub_key_passphrase: bytes | None = field(default=None, repr=False)
     peers: tuple[PeerConfig, ...] = ()
     console: ConsoleSettings = field(default_factory=ConsoleSettings)
-    # ``[deadlines]``: the acknowledgement window per priority (hub.reports.ack_windows).
-    ack_windows: Mapping[int, dt.timedelta] = field(default_factory=dict)
+    deadlines: DeadlineSettings = field(default_factory=DeadlineSettings)
+    alerts: AlertSettings = field(default_factory=AlertSettings)
 
     @property
     def base_url(self) -> str:
@@ -364,7 +410,8 @@ def load_settings(
         ),
         peers=peers,
         console=_console_settings(section("console")),
-        ack_windows=ack_windows(data, env, str(config_path)),
+        deadlines=deadline_settings(data, env, str(config_path)),
+        alerts=_alert_settings(config_path, section("alerts")),
     )
     return settings
 
@@ -386,6 +433,70 @@ def _console_settings(r: _Reader) -> ConsoleSettings:
         ),
         login_window_seconds=r.integer(
             "login_window_seconds", "LIENTHONG_CONSOLE_LOGIN_WINDOW_SECONDS", 300, minimum=1
+        ),
+    )
+
+
+def deadline_settings(
+    data: Mapping[str, Any], env: Mapping[str, str], where: str = "hub.toml"
+) -> DeadlineSettings:
+    """``[deadlines]`` of the raw hub configuration *data*, each key overridable as
+    ``LIENTHONG_DEADLINES_<KEY>``. Hours may be fractions (1.5), so this reads its own numbers."""
+    section = data.get("deadlines", {})
+    if not isinstance(section, dict):
+        raise ConfigError(where, "deadlines", "must be a table")
+    known = [*ACK_KEYS.values(), "check_seconds"]
+    unknown = set(section) - set(known)
+    if unknown:
+        raise ConfigError(
+            where, f"deadlines.{sorted(unknown)[0]}", f"unknown key; known: {sorted(known)}"
+        )
+    windows = {}
+    for priority, key in ACK_KEYS.items():
+        value: Any = env.get(f"LIENTHONG_DEADLINES_{key.upper()}", section.get(key))
+        if value is None:
+            value = DEFAULT_ACK_HOURS[priority]
+        try:
+            hours = float(value)
+        except (TypeError, ValueError):
+            hours = -1.0
+        if isinstance(value, bool) or not hours > 0:
+            raise ConfigError(where, f"deadlines.{key}", f"{value!r} is not a number of hours > 0")
+        windows[int(priority)] = dt.timedelta(hours=hours)
+    check = _Reader(Path(where), "deadlines.", section, env).integer(
+        "check_seconds", "LIENTHONG_DEADLINES_CHECK_SECONDS", DeadlineSettings.check_seconds
+    )
+    return DeadlineSettings(windows=windows, check_seconds=check)
+
+
+def _alert_settings(config_path: Path, r: _Reader) -> AlertSettings:
+    """``[alerts]``: a webhook (http or https URL) and/or a command (argv list, run without a
+    shell). A command given as a path is relative to hub.toml; a bare name is looked up on PATH.
+    Both are checked here, so a typo stops start-up instead of losing every alert later."""
+    for key in r.table:
+        if key not in ("webhook", "command", "timeout_seconds"):
+            raise r._fail(
+                key, "is not an alert setting; they are command, timeout_seconds, webhook"
+            )
+    webhook = r.string("webhook", "LIENTHONG_ALERTS_WEBHOOK", "")
+    if webhook and not re.match(r"^https?://[^/\s]+", webhook):
+        # Do not echo the value: a webhook URL often carries its token.
+        raise r._fail("webhook", "must be an http:// or https:// URL")
+    command = list(r.strings("command", "LIENTHONG_ALERTS_COMMAND"))
+    if command:
+        program = command[0]
+        if "/" in program or os.sep in program:
+            found = _resolve(config_path, program)
+            if not (found.is_file() and os.access(found, os.X_OK)):
+                raise r._fail("command", f"{found} is not an executable file")
+            command[0] = str(found)
+        elif shutil.which(program) is None:
+            raise r._fail("command", f"{program!r} is not found on PATH")
+    return AlertSettings(
+        webhook=webhook,
+        command=tuple(command),
+        timeout_seconds=r.integer(
+            "timeout_seconds", "LIENTHONG_ALERTS_TIMEOUT_SECONDS", 10, minimum=1
         ),
     )
 

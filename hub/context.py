@@ -6,8 +6,9 @@ import dataclasses
 import datetime as dt
 from dataclasses import dataclass, field
 
+from hub.alerts import AlertHook
 from hub.cluster import node_id
-from hub.config import DeliverySettings
+from hub.config import DeadlineSettings, DeliverySettings
 from hub.directory import Agency, Directory
 from hub.edxml.schema import ValidationPolicy
 from hub.errors import LienthongError
@@ -39,6 +40,9 @@ class HubContext:
     # dispatcher (hub.dispatcher) instead of waiting for its next poll.
     outbox: Doorbell = field(default_factory=Doorbell)
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
+    deadlines: DeadlineSettings = field(default_factory=DeadlineSettings)
+    # Where alerts go besides the trace and the log (hub.alerts; by default nowhere).
+    alerts: AlertHook = field(default_factory=AlertHook)
     # The safe defaults: a trust store without anchors refuses every certificate, and without a
     # receipt signer the hub accepts nothing (it could not prove what it received).
     trust: TrustStore = field(default_factory=_trusts_nothing)

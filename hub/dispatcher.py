@@ -30,7 +30,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, bindparam, exists, func, or_, select
 from sqlalchemy.orm import aliased
 
-from hub import deliveries, notices, receipts
+from hub import alerts, deliveries, notices, receipts
 from hub.context import HubContext
 from hub.directory import Agency
 from hub.federation import Destination
@@ -249,6 +249,7 @@ class Dispatcher:
         ctx = self.ctx
         alert: dict[str, Any] | None = None
         notice = None
+        raised: alerts.Alert | None = None
         async with ctx.store.write() as session:
             delivery = await session.get(Delivery, claim.delivery_id)
             if (
@@ -305,9 +306,9 @@ class Dispatcher:
                         "last_error": outcome.detail,
                     }
                     await _event(session, "dead", delivery, {**alert, "alert": True})
-                    notice = await notices.tell_sender(
-                        ctx, session, delivery, _why_dead(outcome, decision), now
-                    )
+                    text = notices.undelivered(code, _why_dead(outcome, decision), delivery.id)
+                    notice = await notices.tell_sender(ctx, session, delivery, text, now)
+                    raised = alerts.about(delivery, "dead", text, now)
                 else:
                     delivery.state = on_push(Transport(delivery.state), PushResult.RETRY)
                     delivery.next_attempt_at = decision.at
@@ -315,10 +316,9 @@ class Dispatcher:
                     await _event(session, "attempt_failed", delivery, failed)
         if alert is not None:
             log.warning("delivery dead: the hub stopped trying", extra=alert)
-        if notice is not None:
-            ctx.notifier.notify(notice.recipient_code)
-            if notice.next_attempt_at is not None:
-                ctx.outbox.ring()
+        notices.wake(ctx, [notice] if notice is not None else [])
+        if raised is not None:
+            ctx.alerts.forward([raised])
 
 
 def _first_in_line() -> ColumnElement[bool]:

@@ -19,7 +19,7 @@ from typing import Any
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import select
 
-from hub import notices
+from hub import alerts, notices
 from hub.cluster import clustered
 from hub.context import HubContext
 from hub.states import PENDING, Transport, on_expire
@@ -42,7 +42,7 @@ async def expire_overdue(ctx: HubContext, now: dt.datetime | None = None) -> int
     cutoff = now - dt.timedelta(seconds=limit)
     total = 0
     while True:
-        expired, told = [], []
+        expired, told, raised = [], [], []
         async with ctx.store.write() as session:
             rows = (
                 await session.execute(
@@ -77,17 +77,20 @@ async def expire_overdue(ctx: HubContext, now: dt.datetime | None = None) -> int
                     delivery_id=delivery.id,
                     detail={**detail, "alert": True},
                 )
-                what = f"not acknowledged within {_human(limit)} ({_said(before)})"
-                notice = await notices.tell_sender(ctx, session, delivery, what, now)
+                text = notices.undelivered(
+                    delivery.recipient_code,
+                    f"not acknowledged within {notices.duration(limit)} ({_said(before)})",
+                    delivery.id,
+                )
+                notice = await notices.tell_sender(ctx, session, delivery, text, now)
                 expired.append(detail)
+                raised.append(alerts.about(delivery, "expired", text, now))
                 if notice is not None:
                     told.append(notice)
         for detail in expired:
             log.warning("delivery expired: not acknowledged in time", extra=detail)
-        for notice in told:
-            ctx.notifier.notify(notice.recipient_code)
-            if notice.next_attempt_at is not None:
-                ctx.outbox.ring()
+        notices.wake(ctx, told)
+        ctx.alerts.forward(raised)
         total += len(expired)
         if len(expired) < BATCH:
             return total
@@ -99,13 +102,6 @@ def _said(state: str) -> str:
         Transport.DELIVERED: "delivered, never acknowledged",
         Transport.RETRYING: "its system kept failing",
     }.get(Transport(state), state)
-
-
-def _human(seconds: int) -> str:
-    for unit, size in (("days", 86400), ("hours", 3600), ("minutes", 60)):
-        if seconds >= size and seconds % size == 0:
-            return f"{seconds // size} {unit}"
-    return f"{seconds} s"
 
 
 def add_expiry_job(scheduler: AsyncIOScheduler, ctx: HubContext) -> None:

@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub import business, receipts
 from hub.context import HubContext
+from hub.deadlines import due_deadline
 from hub.directory import Agency
 from hub.edxml import schema
 from hub.edxml.attachments import describe as describe_attachments
@@ -380,6 +381,7 @@ async def accept_document(ctx: HubContext, caller: Agency, body: bytes) -> dict[
             priority=int(pkg.priority),
             business_type=int(pkg.business_type),
             due_date=pkg.due_date or None,
+            due_at=due_deadline(pkg.due_date),
             package_sha256=checked.sha256,
             size=checked.size,
             signer_fingerprint=fingerprint(checked.verified.certificate),

@@ -10,8 +10,8 @@ on their own:
 * **sent**: documents the agency sent; **received**: documents delivered to it (one per
   document, whatever the number of its deliveries);
 * **acknowledged in time**: its system acknowledged the delivery as stored (``done``) within the
-  acknowledgement window of the document's priority (``[deadlines]``), counted from the hub's
-  receipt of the document;
+  acknowledgement window of the document's priority (``[deadlines]``, read by ``hub.config``),
+  counted from the hub's receipt of the document;
 * **overdue**: acknowledged late, or not acknowledged (or acknowledged ``fail``) and the window
   has passed by the report's time; deliveries still inside their window are **pending**;
 * **median hours to 06**: from the hub's receipt of the document to the hub's receipt of the
@@ -29,59 +29,10 @@ from typing import Any, Literal
 
 from sqlalchemy import func, select
 
-from hub.edxml.model import Priority
-from hub.errors import ConfigError
 from tracking.models import Delivery, Document, StatusRecord
 from tracking.store import Store
 
 VIETNAM = dt.timezone(dt.timedelta(hours=7), "ICT")
-
-# Acknowledgement windows by priority: the defaults, and their keys in ``[deadlines]``.
-DEFAULT_ACK_HOURS = {
-    Priority.FLASH_TIMED: 2.0,
-    Priority.FLASH: 2.0,
-    Priority.VERY_URGENT: 8.0,
-    Priority.URGENT: 24.0,
-    Priority.NORMAL: 72.0,
-}
-ACK_KEYS = {
-    Priority.FLASH_TIMED: "ack_hours_hoa_toc_hen_gio",
-    Priority.FLASH: "ack_hours_hoa_toc",
-    Priority.VERY_URGENT: "ack_hours_thuong_khan",
-    Priority.URGENT: "ack_hours_khan",
-    Priority.NORMAL: "ack_hours_thuong",
-}
-
-
-def ack_windows(
-    config: Mapping[str, Any], env: Mapping[str, str], where: str = "hub.toml"
-) -> dict[int, dt.timedelta]:
-    """The acknowledgement window per priority from the ``[deadlines]`` section of the raw hub
-    configuration (*config*), each key overridable as ``LIENTHONG_DEADLINES_<KEY>``. The one
-    place that reads it: if ``hub.config`` gains a typed ``[deadlines]``, only this changes."""
-    section = config.get("deadlines", {})
-    if not isinstance(section, dict):
-        raise ConfigError(where, "deadlines", "must be a table")
-    unknown = set(section) - set(ACK_KEYS.values())
-    if unknown:
-        raise ConfigError(
-            where,
-            f"deadlines.{sorted(unknown)[0]}",
-            f"unknown key; known: {sorted(ACK_KEYS.values())}",
-        )
-    windows = {}
-    for priority, key in ACK_KEYS.items():
-        value: Any = env.get(f"LIENTHONG_DEADLINES_{key.upper()}", section.get(key))
-        if value is None:
-            value = DEFAULT_ACK_HOURS[priority]
-        try:
-            hours = float(value)
-        except (TypeError, ValueError):
-            hours = -1.0
-        if isinstance(value, bool) or not hours > 0:
-            raise ConfigError(where, f"deadlines.{key}", f"{value!r} is not a number of hours > 0")
-        windows[int(priority)] = dt.timedelta(hours=hours)
-    return windows
 
 
 def month_bounds(month: str) -> tuple[dt.datetime, dt.datetime]:

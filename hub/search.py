@@ -24,7 +24,7 @@ from hub.context import HubContext
 from hub.directory import Agency
 from hub.errors import BadRequest, Forbidden
 from hub.states import Transport
-from hub.traces import document_facts
+from hub.traces import document_facts, overdue_flags
 from tracking.models import Delivery, Document
 
 MAX_LIMIT = 200
@@ -200,6 +200,7 @@ async def search(ctx: HubContext, caller: Agency, query: Query) -> dict[str, Any
                         "recipient": d.recipient_code,
                         "transport": d.state,
                         "business": d.business_state,
+                        "overdue": overdue_flags(d),
                     }
                     for d in deliveries[doc.id]
                     if full or d.recipient_code == caller.code

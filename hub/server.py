@@ -16,12 +16,14 @@ from cryptography import x509
 from sqlalchemy.engine import make_url
 
 from hub import national
+from hub.alerts import AlertHook
 from hub.api import create_app
 from hub.checkpoints import make_checkpoint
 from hub.cluster import Signals, clustered, start_signals
 from hub.config import Settings
 from hub.console import add_console
 from hub.context import HubContext
+from hub.deadlines import add_deadlines_job
 from hub.directory import Directory, sync_directory
 from hub.dispatcher import Dispatcher, standard_channels, start_dispatcher
 from hub.errors import ConfigError
@@ -54,6 +56,7 @@ class RunningHub:
         await self.runner.cleanup()
         if self.signals is not None:
             await self.signals.close()
+        await self.context.alerts.close()
         try:
             # A clean stop leaves the whole chain covered by a signed checkpoint.
             await make_checkpoint(self.context)
@@ -162,14 +165,15 @@ def crl_scheduler(
 
 
 def hub_scheduler(context: HubContext, settings: Settings) -> AsyncIOScheduler:
-    """The hub's clock: CRL refreshes, expiry and audit checkpoints. The jobs keep no state of
-    their own (the trust store and the database do), so a missed run is simply the next one.
-    Every node refreshes its own CRLs (they are in its memory); the jobs on the database run
-    once per interval across the nodes sharing it (hub.cluster)."""
+    """The hub's clock: CRL refreshes, expiry, deadlines and audit checkpoints. The jobs keep no
+    state of their own (the trust store and the database do), so a missed run is simply the
+    next one. Every node refreshes its own CRLs (they are in its memory); the jobs on the
+    database run once per interval across the nodes sharing it (hub.cluster)."""
     scheduler = AsyncIOScheduler(event_loop=asyncio.get_running_loop())
     if context.trust.crl_sources:
         crl_scheduler(context.trust, settings.crl_refresh_seconds, scheduler)
     add_expiry_job(scheduler, context)
+    add_deadlines_job(scheduler, context)
     _every(
         scheduler,
         clustered(
@@ -236,6 +240,8 @@ async def open_context(settings: Settings) -> HubContext:
         directory=directory,
         validation=settings.validation,
         delivery=settings.delivery,
+        deadlines=settings.deadlines,
+        alerts=AlertHook(settings.alerts, settings.hub_id),
         trust=trust,
         receipts=receipts,
         peers=peer_routes(settings.peers),
@@ -249,7 +255,7 @@ async def start(settings: Settings, *, port: int | None = None) -> RunningHub:
     app = create_app(context, max_body_bytes=settings.max_body_bytes)
     # The console is HTML for people, not part of the API that openapi.json describes, so it is
     # mounted here beside it rather than in create_app.
-    add_console(app, context, settings.console, settings.ack_windows)
+    add_console(app, context, settings.console, settings.deadlines.windows)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     try:

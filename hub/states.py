@@ -105,6 +105,9 @@ _RANK = {
     StatusCode.FINISHED: 5,
 }
 RECALLED = StatusCode.RECALL_AGREED  # business state of a delivery whose recall was agreed
+# A recipient is finished with a document once it reported 06, rejected it (02), or agreed to
+# its recall (15): no further status is expected from it.
+CLOSED = (StatusCode.FINISHED.value, StatusCode.REJECTED.value, RECALLED.value)
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,10 @@ from typing import Any
 from sqlalchemy import select
 
 from hub.context import HubContext
+from hub.deadlines import ACK, DUE_DATE
 from hub.directory import Agency
 from hub.errors import NotFound
+from hub.states import CLOSED
 from tracking.models import Delivery, Document, TraceEvent
 from tracking.store import append_event
 
@@ -28,20 +30,24 @@ def document_facts(doc: Document) -> dict[str, Any]:
     }
 
 
-# A recipient is finished with a document once it reported 06, rejected it (02), or agreed to its
-# recall (15): no further status is expected from it.
-_CLOSED = ("06", "02", "15")
 _SETTLED = ("done", "failed")
 
 
 def summary(recipients: list[dict[str, Any]]) -> dict[str, Any]:
     """What the sender asks first: who has not acknowledged the document yet, who has not
-    finished with it."""
+    finished with it, who was flagged overdue (hub.deadlines)."""
     return {
         "recipients": len(recipients),
         "not_acknowledged": [r["recipient"] for r in recipients if r["transport"] not in _SETTLED],
-        "not_finished": [r["recipient"] for r in recipients if r["business"] not in _CLOSED],
+        "not_finished": [r["recipient"] for r in recipients if r["business"] not in CLOSED],
+        "overdue": [r["recipient"] for r in recipients if r["overdue"]],
     }
+
+
+def overdue_flags(delivery: Delivery) -> list[str]:
+    """The deadlines a document delivery was flagged for missing; a flag stays once raised."""
+    flags = ((ACK, delivery.ack_overdue_at), (DUE_DATE, delivery.due_overdue_at))
+    return [what for what, at in flags if at is not None]
 
 
 async def document_trace(ctx: HubContext, caller: Agency, document_id: str) -> dict[str, Any]:
@@ -81,6 +87,7 @@ async def document_trace(ctx: HubContext, caller: Agency, document_id: str) -> d
             "note": d.note,
             "delivered_at": d.delivered_at.isoformat() if d.delivered_at else None,
             "acknowledged_at": d.acked_at.isoformat() if d.acked_at else None,
+            "overdue": overdue_flags(d),
         }
         for d in deliveries
         if d.kind == "document" and (full_view or d.id in mine)

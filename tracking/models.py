@@ -134,6 +134,9 @@ class Document(Base):
     priority: Mapped[int] = mapped_column(Integer)
     business_type: Mapped[int] = mapped_column(Integer)
     due_date: Mapped[str | None] = mapped_column(String(20))
+    # DueDate as the instant it ends: midnight after that day in Vietnam time (hub.deadlines);
+    # None without a DueDate, or with one that is no real date (accepted under a "warn" policy).
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
     package_sha256: Mapped[str] = mapped_column(ForeignKey("blobs.sha256"))
     size: Mapped[int] = mapped_column(Integer)
     signer_fingerprint: Mapped[str] = mapped_column(String(80))
@@ -219,6 +222,11 @@ class Delivery(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     acked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # When the deadlines job flagged this document delivery overdue (hub.deadlines): its
+    # acknowledgement window, and the document's DueDate. Set once, never cleared, so each is
+    # flagged exactly once whatever the number of runs or hub nodes.
+    ack_overdue_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    due_overdue_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class TraceEvent(Base):

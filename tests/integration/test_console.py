@@ -16,10 +16,9 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select
 
 from hub.api import create_app
-from hub.config import ConsoleSettings
+from hub.config import ConsoleSettings, deadline_settings
 from hub.console import add_console
 from hub.edxml.model import Priority
-from hub.reports import ack_windows
 from tests.conftest import TEST_MAX_BODY
 from tests.support import ADMIN, AUDITOR, BA_DINH, CITY, DEPT, HOAN_KIEM, Hub, document
 from tracking.models import ConsoleSession, Delivery
@@ -38,7 +37,7 @@ def csrf_of(html: str) -> str:
 async def server(hub: Hub) -> AsyncIterator[TestServer]:
     app = create_app(hub.ctx, max_body_bytes=TEST_MAX_BODY)
     # Normal documents must be acknowledged within about a second, so "overdue" can be seen.
-    windows = ack_windows({}, {"LIENTHONG_DEADLINES_ACK_HOURS_THUONG": "0.0003"})
+    windows = deadline_settings({}, {"LIENTHONG_DEADLINES_ACK_HOURS_THUONG": "0.0003"}).windows
     add_console(app, hub.ctx, ConsoleSettings(login_attempts=3), windows)
     async with TestServer(app) as running:
         yield running

@@ -6,7 +6,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 
-from hub.reports import DEFAULT_ACK_HOURS, monthly_report
+from hub.config import DEFAULT_ACK_HOURS
+from hub.reports import monthly_report
 from tests.support import BA_DINH, CITY, HOAN_KIEM, PHUC_XA, TRUC_BACH, Hub
 from tracking.models import Blob, Delivery, Document, StatusRecord
 

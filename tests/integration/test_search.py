@@ -150,6 +150,7 @@ async def test_the_sender_sees_who_has_not_acknowledged_or_finished(hub: Hub) ->
         "recipients": 2,
         "not_acknowledged": [BA_DINH, HOAN_KIEM],
         "not_finished": [BA_DINH, HOAN_KIEM],
+        "overdue": [],
     }
     ba_dinh = next(d for d in receipt["deliveries"] if d["recipient"] == BA_DINH)
     await hub.http.post(
@@ -164,4 +165,5 @@ async def test_the_sender_sees_who_has_not_acknowledged_or_finished(hub: Hub) ->
         "recipients": 2,
         "not_acknowledged": [HOAN_KIEM],
         "not_finished": [HOAN_KIEM],
+        "overdue": [],
     }

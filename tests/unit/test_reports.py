@@ -7,8 +7,9 @@ import datetime as dt
 
 import pytest
 
+from hub.config import deadline_settings
 from hub.errors import ConfigError
-from hub.reports import DocumentDelivery, SentDocument, ack_windows, aggregate, month_bounds
+from hub.reports import DocumentDelivery, SentDocument, aggregate, month_bounds
 
 UTC = dt.UTC
 
@@ -25,7 +26,7 @@ def test_a_month_is_counted_in_vietnam_time() -> None:
 
 
 def test_ack_windows_default_per_priority_and_can_be_set() -> None:
-    defaults = ack_windows({}, {})
+    defaults = deadline_settings({}, {}).windows
     assert {p: w.total_seconds() / 3600 for p, w in defaults.items()} == {
         4: 2.0,
         3: 2.0,
@@ -33,9 +34,9 @@ def test_ack_windows_default_per_priority_and_can_be_set() -> None:
         1: 24.0,
         0: 72.0,
     }
-    custom = ack_windows(
+    custom = deadline_settings(
         {"deadlines": {"ack_hours_khan": 12}}, {"LIENTHONG_DEADLINES_ACK_HOURS_THUONG": "48"}
-    )
+    ).windows
     assert custom[1] == dt.timedelta(hours=12) and custom[0] == dt.timedelta(hours=48)
 
 
@@ -44,7 +45,7 @@ def test_ack_windows_default_per_priority_and_can_be_set() -> None:
 )
 def test_a_bad_deadline_is_a_configuration_error_naming_the_key(section: dict[str, object]) -> None:
     with pytest.raises(ConfigError, match=r"deadlines\.ack_hours_"):
-        ack_windows({"deadlines": section}, {})
+        deadline_settings({"deadlines": section}, {})
 
 
 def test_a_recipient_with_two_deliveries_of_a_document_counts_once() -> None:
@@ -54,7 +55,9 @@ def test_a_recipient_with_two_deliveries_of_a_document_counts_once() -> None:
         DocumentDelivery("d", "B", "done", at + dt.timedelta(hours=1)),
         DocumentDelivery("d", "B", "queued", None),
     ]
-    figures = aggregate(docs, deliveries, {}, ack_windows({}, {}), at + dt.timedelta(days=9))
+    figures = aggregate(
+        docs, deliveries, {}, deadline_settings({}, {}).windows, at + dt.timedelta(days=9)
+    )
     assert [(f.agency, f.sent, f.received, f.acknowledged_in_time) for f in figures] == [
         ("A", 1, 0, 0),
         ("B", 0, 1, 1),
