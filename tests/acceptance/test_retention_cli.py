@@ -84,9 +84,9 @@ def test_purged_documents_stay_provable(copy: Project, tmp_path: Path) -> None:
     for document_id in ids:
         bundle = auditor / f"{document_id}.zip"
         shutil.copy(copy.root / "archive" / f"{document_id}.zip", bundle)
+        command = [lienthong_executable(), "evidence", "verify", str(bundle), "--json"]
         result = subprocess.run(
-            [lienthong_executable(), "evidence", "verify", str(bundle), "--json"]
-            + ["--certificate", "hub-cert.pem"],
+            [*command, "--certificate", "hub-cert.pem"],
             capture_output=True,
             text=True,
             env=env,
