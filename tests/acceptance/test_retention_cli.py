@@ -96,6 +96,11 @@ def test_purged_documents_stay_provable(copy: Project, tmp_path: Path) -> None:
         assert result.returncode == 0, describe(result)
         assert json.loads(result.stdout)["document_id"] == document_id
 
+    # The hub's database no longer holds it; the operator is told where the archive is.
+    export = copy.run("evidence", "export", ids[0], "--out", str(tmp_path / "again.zip"))
+    assert export.returncode == 1, describe(export)
+    assert f"archived as {ids[0]}.zip" in export.stderr
+
     again = purge(copy, "--before", TOMORROW)
     assert (again["purgeable"], again["purged"]) == ([], 0)
 
