@@ -1118,6 +1118,9 @@ async def cmd_retention_purge(args: argparse.Namespace) -> int:
     from hub.retention import BATCH, PurgeSummary, RetentionError, cutoff, purge
     from hub.server import open_store
 
+    if args.batch is not None and args.batch < 1:
+        print("lienthong retention purge: --batch must be at least 1", file=sys.stderr)
+        return EXIT_USAGE
     settings = load_settings(_config_path(args))
     try:
         before = cutoff(args.before, settings.retention_days, dt.datetime.now(dt.UTC))
