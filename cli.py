@@ -22,14 +22,16 @@ from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from adapters.files import write_atomically
 from adapters.sdk import AgencyClient, Credentials, HubError
 from adapters.tables import documents_table, inbox_table, trace_table
 from hub.config import DEFAULT_CONFIG, load_settings
 from hub.errors import ConfigError, LienthongError
+from tracking.files import write_atomically
 
 if TYPE_CHECKING:
     from cryptography import x509
+
+    from hub.config import Settings
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_CONFIG, EXIT_HUB = 0, 1, 2, 3, 4
 
@@ -415,6 +417,7 @@ async def cmd_audit_verify(args: argparse.Namespace) -> int:
                 "events": report.events,
                 "head_seq": report.head_seq,
                 "head_hash": report.head_hash,
+                "purged": report.purged,
                 "checkpoints": result.checkpoints,
                 "last_checkpoint": None
                 if last is None
@@ -426,6 +429,11 @@ async def cmd_audit_verify(args: argparse.Namespace) -> int:
         )
     elif problem is None:
         print(f"audit chain intact: {report.events} events, head {report.head_hash}")
+        if report.purged:
+            print(
+                f"  {report.purged} of them purged by retention (tombstones: their links and "
+                "hashes verified, their content archived)"
+            )
         if last is None:
             print("  no signed checkpoint yet: the hub signs the head on a schedule")
         else:
@@ -1021,6 +1029,16 @@ def _jws_in(text: str) -> str:
 # --- evidence bundles ------------------------------------------------------------------------
 
 
+def _configured_hub_certificate(settings: Settings) -> x509.Certificate:
+    """The hub's own certificate, as configured: [hub] certificate, or inside a PKCS#12 key."""
+    from signing.keyfiles import load_hub_identity
+    from signing.pki import load_certificate
+
+    if settings.hub_cert_path is not None:
+        return load_certificate(settings.hub_cert_path.read_bytes())
+    return load_hub_identity(settings.hub_key_path, None, settings.hub_key_passphrase).certificate
+
+
 async def cmd_evidence_export(args: argparse.Namespace) -> int:
     """Write a document's evidence bundle from the hub's database (tracking.evidence)."""
     from hub.context import HubContext
@@ -1029,17 +1047,11 @@ async def cmd_evidence_export(args: argparse.Namespace) -> int:
     from hub.evidence import NoCheckpoint, gather
     from hub.server import open_store
     from signing.keyfiles import load_hub_identity
-    from signing.pki import load_certificate
     from signing.receipts import ReceiptSigner
     from tracking.evidence import write_bundle
 
     settings = load_settings(_config_path(args))
-    if settings.hub_cert_path is not None:
-        certificate = load_certificate(settings.hub_cert_path.read_bytes())
-    else:  # a PKCS#12 hub key carries its certificate
-        certificate = load_hub_identity(
-            settings.hub_key_path, None, settings.hub_key_passphrase
-        ).certificate
+    certificate = _configured_hub_certificate(settings)
     store = await open_store(settings)  # refuses a missing or old database, creates none
     try:
         try:
@@ -1194,6 +1206,116 @@ def _add_evidence_parsers(add: Callable[..., argparse.ArgumentParser]) -> None:
     )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=cmd_evidence_verify)
+
+
+# --- retention -------------------------------------------------------------------------------
+
+
+async def cmd_retention_purge(args: argparse.Namespace) -> int:
+    """Archive, then purge, the documents past the retention period (hub.retention)."""
+    import datetime as dt
+
+    from hub.retention import BATCH, PurgeSummary, RetentionError, cutoff, purge
+    from hub.server import open_store
+
+    if args.batch is not None and args.batch < 1:
+        print("lienthong retention purge: --batch must be at least 1", file=sys.stderr)
+        return EXIT_USAGE
+    settings = load_settings(_config_path(args))
+    try:
+        before = cutoff(args.before, settings.retention_days, dt.datetime.now(dt.UTC))
+    except ValueError as exc:
+        print(f"lienthong retention purge: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    archive_dir = Path(args.archive_dir) if args.archive_dir else settings.retention_archive_dir
+    certificate = _configured_hub_certificate(settings)
+
+    def progress(summary: PurgeSummary) -> None:
+        print(
+            f"  {summary.purged}/{len(summary.planned)} documents purged "
+            f"({summary.archived} archived)",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    store = await open_store(settings)
+    try:
+        summary = await purge(
+            store,
+            before=before,
+            certificate=certificate,
+            hub_id=settings.hub_id,
+            archive_dir=archive_dir,
+            dry_run=args.dry_run,
+            batch_size=args.batch or BATCH,
+            progress=None if args.json else progress,
+        )
+    except RetentionError as exc:
+        print(f"lienthong retention purge: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    finally:
+        await store.close()
+    if args.json:
+        _print_json(summary.as_dict())
+        return EXIT_OK
+    when = summary.before.isoformat()
+    if summary.dry_run:
+        print(f"dry run: {len(summary.planned)} documents received before {when} would be purged")
+        for document_id in summary.planned:
+            print(f"  {document_id}")
+    else:
+        print(
+            f"documents received before {when}: {summary.archived} archived to {archive_dir}, "
+            f"{summary.purged} purged, {summary.bytes_freed} bytes of packages freed "
+            f"({summary.archive_bytes} bytes of bundles written)"
+        )
+        for document_id in summary.changed:
+            print(f"  {document_id}: changed after it was archived; kept for the next run")
+    for document_id, why in summary.kept.items():
+        print(f"  kept {document_id}: {why}")
+    return EXIT_OK
+
+
+def _add_retention_parser(add: Callable[..., argparse.ArgumentParser]) -> None:
+    rt = add(
+        "retention",
+        lambda _a: EXIT_USAGE,
+        "archive, then purge, documents past the retention period",
+        "Retention on the hub's database (the configuration from --config, as for serve).",
+    )
+    rt_sub = rt.add_subparsers(dest="retention_command", metavar="ACTION", required=True)
+    p = rt_sub.add_parser(
+        "purge",
+        help="archive each old, finished document's evidence bundle, then purge it",
+        description="Purge the documents received more than [retention] days ago (or before "
+        "--before), whose deliveries are all settled, with no recall pending, and whose events "
+        "a signed checkpoint covers; documents linked by a revoke, update or replace go "
+        "together or not at all. Each one's evidence bundle is first written to the archive "
+        "folder as DOC_ID.zip and verified there; then its package, deliveries, statuses and "
+        "receipts are deleted and its trace events become tombstones, so `lienthong audit "
+        "verify` still passes. Safe to interrupt and run again. Prints the documents kept and "
+        "why.",
+    )
+    p.add_argument("--dry-run", action="store_true", help="only list what would be purged")
+    p.add_argument(
+        "--archive-dir",
+        metavar="DIR",
+        help="where the bundles go (default: [retention] archive_dir); must exist",
+    )
+    p.add_argument(
+        "--before",
+        metavar="DATE",
+        help="purge documents received before DATE (ISO 8601; a bare date is Vietnam time) "
+        "instead of [retention] days ago",
+    )
+    p.add_argument(
+        "--batch",
+        type=int,
+        metavar="N",
+        help="documents archived, then deleted in one transaction (default 100)",
+    )
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.set_defaults(func=cmd_retention_purge)
 
 
 # --- reports ---------------------------------------------------------------------------------
@@ -1748,6 +1870,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--exit", action="store_true", help="exit after the exchange instead of serving"
     )
     _add_evidence_parsers(add)
+    _add_retention_parser(add)
     _add_report_parser(add)
 
     demo_sub = demo.add_subparsers(dest="demo_command", metavar="ACTION")

@@ -28,7 +28,6 @@ import asyncio
 import base64
 import hashlib
 import json
-import os
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +40,7 @@ from hub.edxml.model import DocumentPackage, StatusPackage
 from hub.edxml.reader import read_document, read_status
 from hub.edxml.writer import write_document, write_status
 from hub.xmlsafe import parse
+from tracking.files import write_atomically
 
 __all__ = ["SdkAdapter"]
 
@@ -133,12 +133,7 @@ class SdkAdapter(Adapter):
         """Write the state atomically: a crash leaves the old file or the new one."""
         if self.state_file is None:
             return
-        tmp = self.state_file.with_name(self.state_file.name + ".tmp")
-        with open(tmp, "wb") as f:
-            f.write(self._state.to_json())
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.state_file)
+        write_atomically(self.state_file.parent, self.state_file.name, self._state.to_json())
 
     # -- the agency system's side ---------------------------------------------------------
 

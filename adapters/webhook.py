@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import socket
 from collections.abc import Mapping
 from pathlib import Path
@@ -51,8 +50,9 @@ from signing.push import (
     PushSignatureError,
     verify_request,
 )
+from tracking.files import write_atomically
 
-__all__ = ["WebhookAdapter", "WebhookReceiver", "write_atomically"]
+__all__ = ["WebhookAdapter", "WebhookReceiver"]
 
 log = logging.getLogger(__name__)
 
@@ -162,16 +162,6 @@ class WebhookReceiver:
             self._runner = None
 
 
-def write_atomically(path: Path, data: bytes) -> None:
-    """*data* at *path*, all or nothing: written beside it, synced, then renamed."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 class WebhookAdapter(SdkAdapter):
     """The ``sdk`` adapter whose deliveries come by push through a :class:`WebhookReceiver`.
 
@@ -198,7 +188,7 @@ class WebhookAdapter(SdkAdapter):
             if data is None:
                 data = json.dumps(dict(received.item), ensure_ascii=False).encode("utf-8")
             name = f"{received.delivery_id}.{received.kind}.{suffix}"
-            await asyncio.to_thread(write_atomically, inbox / name, data)
+            await asyncio.to_thread(write_atomically, inbox, name, data)
 
         async def document(_: DocumentPackage, received: Received) -> None:
             await write(received)

@@ -200,6 +200,10 @@ class Settings:
     console: ConsoleSettings = field(default_factory=ConsoleSettings)
     deadlines: DeadlineSettings = field(default_factory=DeadlineSettings)
     alerts: AlertSettings = field(default_factory=AlertSettings)
+    # Retention (hub.retention): documents older than this many days may be archived and purged
+    # by `lienthong retention purge`; 0 keeps everything forever.
+    retention_days: int = 0
+    retention_archive_dir: Path | None = None  # where their evidence bundles go first
 
     @property
     def base_url(self) -> str:
@@ -362,6 +366,17 @@ def load_settings(
             "period is how long the hub keeps going when refreshes fail",
         )
 
+    retention = section("retention")
+    retention_days = retention.integer("days", "LIENTHONG_RETENTION_DAYS", 0)
+    archive_text = retention.string("archive_dir", "LIENTHONG_RETENTION_ARCHIVE_DIR", "")
+    if retention_days > 0 and not archive_text:
+        raise ConfigError(
+            str(config_path),
+            "retention.archive_dir",
+            f"is required when retention.days is set ({retention_days}): every document is "
+            "archived there before it is purged",
+        )
+
     agencies = load_agencies(agencies_path, env)
     peers = _peers(config_path, data, env)
     _check_federation(config_path, agencies_path, agencies, peers)
@@ -412,6 +427,8 @@ def load_settings(
         console=_console_settings(section("console")),
         deadlines=deadline_settings(data, env, str(config_path)),
         alerts=_alert_settings(config_path, section("alerts")),
+        retention_days=retention_days,
+        retention_archive_dir=_resolve(config_path, archive_text) if archive_text else None,
     )
     return settings
 

@@ -12,6 +12,7 @@ from hub import receipts
 from hub.context import HubContext
 from hub.directory import Agency
 from hub.errors import BadRequest, Forbidden, NotFound
+from hub.purged import raise_if_purged
 from hub.states import PENDING, AckResult, Transport, on_ack, on_download
 from tracking.models import Blob, Delivery, Document, Receipt, StatusRecord, utcnow
 from tracking.store import append_event
@@ -213,6 +214,7 @@ async def fetch_document(ctx: HubContext, caller: Agency, document_id: str) -> b
     async with ctx.store.read() as session:
         doc = await session.get(Document, document_id)
         if doc is None:
+            await raise_if_purged(session, caller, document_id)
             raise _not_found("document", document_id)
         delivery = None
         if caller.role == "agency" and caller.code != doc.sender_code:

@@ -22,6 +22,7 @@ The tree (HTTP status in brackets; the ``code`` is what clients match on)::
     ├── Conflict                        [409] status.duplicate, status.transition, state.conflict
     ├── RoutingError                    [422] recipient.unknown, status.document_unknown
     ├── TooLarge                        [413] too_large
+    ├── Gone                            [410] document.purged (retention removed it)
     └── BadRequest                      [400] request.invalid
 
 Lower-layer errors (lxml, signxml, SQLAlchemy) are translated into these at the boundary with
@@ -199,3 +200,10 @@ class BadRequest(LienthongError):
 
     status = 400
     code = "request.invalid"
+
+
+class Gone(LienthongError):
+    """It existed and was purged by retention; ``archive`` says where its evidence is kept."""
+
+    status = 410
+    code = "document.purged"

@@ -20,6 +20,7 @@ from tracking.models import (
     Blob,
     ChainCheckpoint,
     Document,
+    PurgedDocument,
     Receipt,
     StatusRecord,
     TraceEvent,
@@ -41,6 +42,13 @@ class Range:
 async def _document_range(store: Store, document_id: str) -> Range:
     async with store.read() as session:
         if await session.get(Document, document_id) is None:
+            purged = await session.get(PurgedDocument, document_id)
+            if purged is not None:
+                raise NotFound(
+                    f"Document {document_id} was purged on {purged.purged_at.date().isoformat()} "
+                    f"by retention; its evidence bundle was archived as {purged.archive} "
+                    f"(SHA-256 {purged.bundle_sha256})."
+                )
             raise NotFound(f"No document {document_id} in this hub's database.")
         first, last = (
             await session.execute(

@@ -11,6 +11,7 @@ from hub.context import HubContext
 from hub.deadlines import ACK, DUE_DATE
 from hub.directory import Agency
 from hub.errors import NotFound
+from hub.purged import raise_if_purged
 from hub.states import CLOSED
 from tracking.models import Delivery, Document, TraceEvent
 from tracking.store import append_event
@@ -56,6 +57,7 @@ async def document_trace(ctx: HubContext, caller: Agency, document_id: str) -> d
     async with ctx.store.read() as session:
         doc = await session.get(Document, document_id)
         if doc is None:
+            await raise_if_purged(session, caller, document_id)
             raise NotFound(f"No document {document_id} is visible to you.")
         deliveries = list(
             (

@@ -19,10 +19,18 @@ checkpoints of the chain head catch that (**rewritten**: the hash at a checkpoin
 the one the hub signed), and events cut off the end (**removed**: the chain stops before a
 checkpoint's ``seq``). Checking the checkpoints' signatures is the caller's part: this module is
 given the ``seq → hash`` the hub signed.
+
+Purged documents (``hub.retention``) leave **tombstones**: events whose content is gone and whose
+stored hash is taken as given; the next event's link (and the checkpoints) still vouch for it. So
+an altered tombstone breaks a link or disagrees with a checkpoint, and a removed one leaves a gap,
+as for any event. A whole-chain walk also checks that every tombstone belongs to a purge the chain
+records (a ``purged`` event naming the document and the number of its events blanked): blanking
+an event that no purge covers, or more events than the purge did, is reported as **altered**.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -60,6 +68,7 @@ class ChainReport:
     head_seq: int
     head_hash: str
     problem: Tampering | None
+    purged: int = 0  # tombstones among the events verified (purged documents' events)
 
     @property
     def intact(self) -> bool:
@@ -91,6 +100,19 @@ def _link_problem(
             f"event {before.seq} ({before.kind}, {before.at.isoformat()}) was inserted: the "
             f"event after it links to the event before it",
         )
+    if before is not None and before.kind == chain.TOMBSTONE and row.seq == expected_seq:
+        return Tampering(
+            "altered",
+            before.seq,
+            f"the purged event {before.seq} was altered (or the event after it removed): event "
+            f"{row.seq} links to another hash",
+        )
+    if row.kind == chain.TOMBSTONE and row.seq == expected_seq:
+        return Tampering(
+            "altered",
+            row.seq,
+            f"the purged event {row.seq} was altered: it does not link to event {expected_seq - 1}",
+        )
     if row.seq > expected_seq:
         missing = (
             f"event {expected_seq}"
@@ -121,6 +143,9 @@ class ChainWalk:
         walk._head_hash = first.prev_hash
         walk._first_seq = first.seq
         walk._last_good_checkpoint = first.seq - 1
+        # A run may hold tombstones of documents purged after it whose purge event lies beyond
+        # it; the checkpoint vouches for their hashes.
+        walk._whole_chain = False
         return walk
 
     def __init__(self, checkpoints: Mapping[int, str] | None = None) -> None:
@@ -132,6 +157,11 @@ class ChainWalk:
         self._before: EventRow | None = None
         self._earlier_hash = ""  # the hash of the event before ``_before``
         self._head_hash = chain.GENESIS
+        self._whole_chain = True
+        self.purged = 0
+        # document id (None: an event of no document) → (first tombstone's seq, tombstones)
+        self._tombstones: dict[str | None, tuple[int, int]] = {}
+        self._purges: dict[str, int] = {}  # document id → events its purge event says it blanked
 
     def feed(self, row: EventRow) -> bool:
         """Judge the next event; False once a problem is found (feed no more)."""
@@ -142,7 +172,11 @@ class ChainWalk:
         ):
             self.problem = _link_problem(row, self._before, self._earlier_hash, self._first_seq)
             return False
-        if recompute(row) != row.hash:
+        if row.kind == chain.TOMBSTONE:
+            self.purged += 1
+            first, count = self._tombstones.get(row.document_id, (row.seq, 0))
+            self._tombstones[row.document_id] = (first, count + 1)
+        elif recompute(row) != row.hash:
             self.problem = Tampering(
                 "altered",
                 row.seq,
@@ -163,6 +197,8 @@ class ChainWalk:
             return False
         if signed is not None:
             self._last_good_checkpoint = row.seq
+        if row.kind == chain.PURGED and row.document_id is not None:
+            self._purges[row.document_id] = _blanked(row)
         self.count += 1
         self._earlier_hash, self._head_hash, self._before = self._head_hash, row.hash, row
         return True
@@ -177,7 +213,37 @@ class ChainWalk:
                 f"the chain ends at event {head_seq}, but the hub signed a checkpoint of event "
                 f"{max(self._checkpoints)}: events from {head_seq + 1} on were removed",
             )
-        return ChainReport(self.count, head_seq, self._head_hash, self.problem)
+        if self.problem is None and self._whole_chain:
+            self.problem = self._unrecorded_tombstone()
+        return ChainReport(self.count, head_seq, self._head_hash, self.problem, self.purged)
+
+    def _unrecorded_tombstone(self) -> Tampering | None:
+        """The first tombstone no recorded purge accounts for (None: every one is)."""
+        unexplained = [
+            (first, document_id, count)
+            for document_id, (first, count) in self._tombstones.items()
+            if document_id is None or self._purges.get(document_id) != count
+        ]
+        if not unexplained:
+            return None
+        first, document_id, count = min(unexplained, key=lambda u: u[0])
+        recorded = None if document_id is None else self._purges.get(document_id)
+        why = (
+            "no purge of its document is recorded in the chain"
+            if recorded is None
+            else f"the purge of document {document_id} blanked {recorded} events, not {count}"
+        )
+        return Tampering("altered", first, f"event {first} was blanked as if purged, but {why}")
+
+
+def _blanked(row: EventRow) -> int:
+    """How many events a ``purged`` event says the purge turned into tombstones."""
+    try:
+        detail = json.loads(row.detail)
+        events = detail["events"] if isinstance(detail, dict) else -1
+    except (json.JSONDecodeError, KeyError):
+        return -1
+    return events if isinstance(events, int) else -1
 
 
 def verify(rows: Iterable[EventRow], checkpoints: Mapping[int, str] | None = None) -> ChainReport:

@@ -14,6 +14,14 @@ from typing import Any
 
 GENESIS = "0" * 64
 
+# Retention (``hub.retention``) blanks a purged document's events in place: a *tombstone* keeps
+# ``seq``, ``at``, ``document_id``, ``prev_hash`` and ``hash`` and loses the rest. Its hash can no
+# longer be recomputed, but the next event's link and the signed checkpoints still cover it, so
+# the chain stays verifiable. Each purge is itself recorded by a ``PURGED`` event naming the
+# document and how many of its events became tombstones.
+TOMBSTONE = "tombstone"
+PURGED = "purged"
+
 
 def canonical_detail(detail: Mapping[str, Any]) -> str:
     return json.dumps(detail, sort_keys=True, ensure_ascii=False, separators=(",", ":"))

@@ -270,3 +270,20 @@ class ConsoleSession(Base):
     csrf: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class PurgedDocument(Base):
+    """A document removed by retention (``hub.retention``): what is left to answer ``410 Gone``
+    to those who could read it, and where its evidence bundle was archived."""
+
+    __tablename__ = "purged_documents"
+
+    document_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    sender_code: Mapped[str] = mapped_column(String(64))
+    # The codes its document deliveries went to, as a JSON list: who may still be told it is gone.
+    recipients: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    purged_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    archive: Mapped[str] = mapped_column(String(200))  # the bundle's file name in the archive
+    bundle_sha256: Mapped[str] = mapped_column(String(64))
+    bundle_size: Mapped[int] = mapped_column(Integer)

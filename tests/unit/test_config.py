@@ -66,6 +66,18 @@ def test_defaults_and_relative_paths(tmp_path: Path, cert_pem: bytes) -> None:
     city, auditor = settings.agencies
     assert city.name == "Ủy ban nhân dân Thành phố Hà Nội" and city.certificates == (cert_pem,)
     assert auditor.role == "auditor" and auditor.certificates == ()
+    assert (settings.retention_days, settings.retention_archive_dir) == (0, None)
+
+
+def test_retention_settings(tmp_path: Path, cert_pem: bytes) -> None:
+    config = write_config(
+        tmp_path, cert_pem, '[retention]\ndays = 3650\narchive_dir = "../luu-tru"'
+    )
+    settings = load_settings(config, env={})
+    assert settings.retention_days == 3650
+    assert settings.retention_archive_dir == tmp_path / "config" / "../luu-tru"
+    overridden = load_settings(config, env={"LIENTHONG_RETENTION_DAYS": "0"})
+    assert overridden.retention_days == 0
 
 
 def test_environment_overrides_every_kind_of_key(tmp_path: Path, cert_pem: bytes) -> None:
@@ -112,6 +124,23 @@ def test_environment_overrides_every_kind_of_key(tmp_path: Path, cert_pem: bytes
             "agencies.toml",
             "agency 000.00.00.H26.credential_file",
             "does not exist",
+        ),
+        (
+            "[retention]\ndays = 3650",
+            "",
+            {},
+            "hub.toml",
+            "retention.archive_dir",
+            "is required when retention.days is set",
+        ),
+        ("", "", {"LIENTHONG_RETENTION_DAYS": "-1"}, "hub.toml", "retention.days", "at least 0"),
+        (
+            "[retention]\ndays = 'mười năm'",
+            "",
+            {},
+            "hub.toml",
+            "retention.days",
+            "whole number",
         ),
         (
             "",

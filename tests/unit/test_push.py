@@ -9,7 +9,7 @@ import hashlib
 
 import pytest
 
-from hub.notices import REASON_MAX, reason
+from hub.notices import REASON_MAX, undelivered
 from hub.notify import Doorbell
 from hub.outbound import first_attempt_at
 from hub.push import judge
@@ -109,12 +109,12 @@ def test_another_key_is_refused(hub_identity: tuple) -> None:
 
 
 def test_a_notice_reason_fits_and_keeps_who_and_which_delivery() -> None:
-    short = reason("000.00.31.H26", "its system refused it (HTTP 400)", "d-1")
+    short = undelivered("000.00.31.H26", "its system refused it (HTTP 400)", "d-1")
     assert short == (
         "Not delivered to 000.00.31.H26: its system refused it (HTTP 400). "
         "An operator can send it again (delivery d-1)."
     )
-    long = reason("000.00.31.H26", "x" * 1000, "0b8e6b7e-2f9f-4b6c-9d1e-3f1a2b3c4d5e")
+    long = undelivered("000.00.31.H26", "x" * 1000, "0b8e6b7e-2f9f-4b6c-9d1e-3f1a2b3c4d5e")
     assert len(long) == REASON_MAX
     assert long.startswith("Not delivered to 000.00.31.H26: xxx")
     assert long.endswith(
