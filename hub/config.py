@@ -140,6 +140,8 @@ class Settings:
     # From $LIENTHONG_HUB_KEY_PASSPHRASE; never in a file, never shown (repr=False).
     hub_key_passphrase: bytes | None = field(default=None, repr=False)
     peers: tuple[PeerConfig, ...] = ()
+    # [facade] enabled: also serve the national axis SDK's verbs under /vxp (hub.facade).
+    facade_enabled: bool = False
 
     @property
     def base_url(self) -> str:
@@ -349,8 +351,18 @@ def load_settings(
             env[PASSPHRASE_ENV].encode("utf-8") if env.get(PASSPHRASE_ENV) else None
         ),
         peers=peers,
+        facade_enabled=_facade_enabled(section("facade")),
     )
     return settings
+
+
+def _facade_enabled(facade: _Reader) -> bool:
+    """``[facade]``: whether the national-axis SDK's verbs are served (off unless asked for:
+    they are a second way in, with the SDK's weaker conventions, README "Compatibility")."""
+    for key in facade.table:
+        if key != "enabled":
+            raise facade._fail(key, "is not a facade setting; the only one is enabled")
+    return facade.boolean("enabled", "LIENTHONG_FACADE_ENABLED", False)
 
 
 def _peers(

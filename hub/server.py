@@ -234,7 +234,9 @@ async def open_context(settings: Settings) -> HubContext:
 async def start(settings: Settings, *, port: int | None = None) -> RunningHub:
     """Serve on the configured address (or *port*; 0 picks a free one)."""
     context = await open_context(settings)
-    app = create_app(context, max_body_bytes=settings.max_body_bytes)
+    app = create_app(
+        context, max_body_bytes=settings.max_body_bytes, facade=settings.facade_enabled
+    )
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     try:
@@ -276,6 +278,7 @@ async def start(settings: Settings, *, port: int | None = None) -> RunningHub:
             "hub": settings.hub_id,
             "agencies": len(context.directory),
             "peers": [p.name for p in settings.peers],
+            "facade": settings.facade_enabled,
         },
     )
     return RunningHub(context, runner, url, scheduler, dispatcher)
