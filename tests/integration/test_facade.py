@@ -29,6 +29,7 @@ from tests.support import (
     CITY,
     HOAN_KIEM,
     Hub,
+    assert_matches_openapi,
     document,
     signed_document,
     signed_status,
@@ -110,6 +111,7 @@ async def test_an_sdk_client_sends_receives_acknowledges_and_follows_statuses(
     code, sent = await city.send_edoc(package)
     assert code == 200
     assert_ok(sent)
+    assert_matches_openapi("SdkSendAnswer", sent)
     doc_id = sent["DocId"]
     assert sent["lienthong"]["document_id"] == doc_id
     assert sent["lienthong"]["receipt"]["package_sha256"] == hashlib.sha256(package).hexdigest()
@@ -118,6 +120,7 @@ async def test_an_sdk_client_sends_receives_acknowledges_and_follows_statuses(
         "getReceivedEdocList", {"servicetype": "eDoc", "messagetype": "edoc"}
     )
     assert_ok(listed)
+    assert_matches_openapi("SdkReceivedList", listed)
     (item,) = listed["data"]
     assert (item["from"], item["to"], item["messageType"]) == (CITY, BA_DINH, "edoc")
     assert item["serviceType"] == "eDoc" and item["status"] == "queued"
@@ -125,10 +128,12 @@ async def test_an_sdk_client_sends_receives_acknowledges_and_follows_statuses(
 
     code, got = await ba_dinh.call("getEdoc", {"filePath": "xml", "docId": item["docId"]})
     assert_ok(got)
+    assert_matches_openapi("SdkEdoc", got)
     assert base64.b64decode(got["data"]) == package  # byte for byte: the signature still holds
 
     code, acked = await ba_dinh.call("updateStatus", {"status": "done", "docId": item["docId"]})
     assert_ok(acked)
+    assert_matches_openapi("SdkUpdateStatusAnswer", acked)
     assert acked["lienthong"]["state"] == "done"
     code, listed = await ba_dinh.call("getReceivedEdocList", {"messagetype": "edoc"})
     assert listed["data"] == []
@@ -151,6 +156,7 @@ async def test_an_sdk_client_sends_receives_acknowledges_and_follows_statuses(
 
     code, sent_list = await city.call("getSentEdocList", {"servicetype": "eDoc"})
     assert_ok(sent_list)
+    assert_matches_openapi("SdkSentList", sent_list)
     rows = {row["toCode"]: row for row in sent_list["data"]}
     assert set(rows) == {BA_DINH, HOAN_KIEM}
     assert rows[BA_DINH]["receiverDocId"] == item["docId"]
@@ -203,6 +209,7 @@ async def test_the_agency_directory(facade_hub: Hub) -> None:
     code, answer = await Sdk(facade_hub, HOAN_KIEM).call("getAgenciesList")
     assert code == 200
     assert_ok(answer)
+    assert_matches_openapi("SdkAgencies", answer)
     assert [a["code"] for a in answer["data"]] == sorted(AGENCIES)
     assert all(a["id"] == a["code"] and a["name"] == f"Agency {a['code']}" for a in answer["data"])
 
@@ -282,6 +289,7 @@ async def test_refusals_in_the_sdks_shape_change_nothing(
     else:
         status_code, answer = await sdk.call(verb, header, system_id=how.get("system_id"))
     assert status_code == http, answer
+    assert_matches_openapi("SdkFailure", answer)
     assert (answer["status"], answer["ErrorCode"]) == ("FAIL", code)
     assert answer["ErrorDesc"] and answer["problem"]["code"] == code
     assert answer["problem"]["request_id"]
