@@ -1326,7 +1326,9 @@ def build_parser() -> argparse.ArgumentParser:
         cmd_serve,
         "run the hub's HTTP API until interrupted",
         "Run the hub on the configured address. "
-        "The database must be upgraded first (lienthong db upgrade).",
+        "The database must be upgraded first (lienthong db upgrade). "
+        "With [facade] enabled = true (or LIENTHONG_FACADE_ENABLED=true) it also serves the "
+        "national axis SDK's verbs under /vxp (README: Compatibility with the national axis).",
     )
 
     db = add("db", lambda _a: EXIT_USAGE, "database maintenance")
