@@ -25,6 +25,8 @@ from __future__ import annotations
 import base64
 import email.parser
 import email.policy
+import hashlib
+import json
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -40,7 +42,10 @@ from tracking.models import Delivery, Document
 
 PREFIX = "/vxp"
 SDK_HEADER = "XroadVnpt-"
-FILE_FIELD = "file_doc"  # the multipart field the SDK's sendEdoc puts the package in
+# The multipart field a form-posting client puts the package in. (The SDK names its upload
+# "file_doc" too, but writes the file's bytes as the raw body followed by CRLF, with no part
+# headers, and the Content-Type it sends is application/octet-stream.)
+FILE_FIELD = "file_doc"
 # What the SDK calls the two kinds of package, and the hub's delivery kinds for them.
 MESSAGE_KINDS = {"edoc": "document", "status": "status"}
 SERVICE_TYPE = "eDoc"
@@ -153,6 +158,33 @@ def agency_item(agency: Agency) -> dict[str, Any]:
     return {"id": agency.code, "code": agency.code, "name": agency.name, "pid": agency.parent}
 
 
+def sdk_hash(data: bytes) -> str:
+    """SHA-256 the way the SDK writes its ``hash-file`` header: each byte in hex without its
+    leading zero (``0x0a`` is ``a``)."""
+    return "".join(format(b, "x") for b in hashlib.sha256(data).digest())
+
+
+def package_from_raw_body(body: bytes, hash_file: str) -> bytes:
+    """The package in a raw sendEdoc body, checked against the SDK's ``hash-file`` if sent.
+
+    The SDK appends CRLF to the file it uploads; the hash it sends is the file's, so when the
+    hash says so the CRLF is dropped and the hub stores the very bytes the sender signed and
+    hashed. A hash that matches neither (in the SDK's form or as plain hex) means the package
+    was damaged on the way: refused, nothing stored.
+    """
+    if not hash_file:
+        return body
+    wanted = hash_file.strip().lower()
+    candidates = [body[:-2], body] if body.endswith(b"\r\n") else [body]
+    for data in candidates:
+        if wanted in (sdk_hash(data), hashlib.sha256(data).hexdigest()):
+            return data
+    raise BadRequest(
+        "hash-file does not match the package received (nor the package without the CRLF the "
+        "SDK appends): the upload was damaged or changed on the way. Send it again."
+    )
+
+
 def file_from_multipart(content_type: str, body: bytes) -> bytes:
     """The ``file_doc`` part of a multipart/form-data body, byte for byte.
 
@@ -250,11 +282,11 @@ async def send_edoc(request: web.Request, caller: Agency) -> dict[str, Any]:
             code="sender.mismatch",
         )
     body = await api.read_body(request)
-    if request.content_type == "multipart/form-data":
+    if request.content_type == "multipart/form-data" and body.startswith(b"--"):
         package = file_from_multipart(request.headers.get("Content-Type", ""), body)
-        request[api.BODY] = package  # a refusal's trace event names the package, not the form
-    else:
-        package = body
+    else:  # the SDK's way: the file itself (whatever the Content-Type says)
+        package = package_from_raw_body(body, _header(request, "hash-file"))
+    request[api.BODY] = package  # a refusal's trace event names the package
     if kind == "status":
         answer = await intake.accept_status(_ctx(request), caller, package)
         return ok(DocId=answer["status_id"], lienthong=answer)
@@ -338,6 +370,12 @@ VERBS: dict[str, Verb] = {
 }
 
 
+def _ascii_json(value: Any) -> str:
+    # The SDK reads some answers as US-ASCII (its multipart upload's): escaped, Vietnamese text
+    # survives that, and every JSON reader decodes the escapes.
+    return json.dumps(value, ensure_ascii=True)
+
+
 def _handler(verb: Verb) -> api.Handler:
     async def handle(request: web.Request) -> web.StreamResponse:
         try:
@@ -349,9 +387,9 @@ def _handler(verb: Verb) -> api.Handler:
                 failed(error, request[api.REQUEST_ID]),
                 status=error.status,
                 headers=headers if isinstance(error, AuthError) else None,
-                dumps=api.json_dumps,
+                dumps=_ascii_json,
             )
-        return web.json_response(answer, dumps=api.json_dumps)
+        return web.json_response(answer, dumps=_ascii_json)
 
     return handle
 

@@ -2,9 +2,9 @@
 
 The client below does on the wire what SDKVXP 2.0.1 does: POST ``<endpoint>/<verb>``, every
 key of the application's JSON header sent as an ``XroadVnpt-<key>`` HTTP header next to the
-SDK's own ``systemid``, ``timestamp`` and HMAC headers, the package of sendEdoc as the
-multipart field ``file_doc``; it reads ``status``/``ErrorCode``/``ErrorDesc`` and the verb's
-fields. Its credential travels as the header key ``token``.
+SDK's own ``systemid``, ``timestamp`` and HMAC headers; sendEdoc's package as the raw body
+followed by CRLF, with its ``hash-file``; it reads ``status``/``ErrorCode``/``ErrorDesc`` and
+the verb's fields. Its credential travels as the header key ``token``.
 """
 
 from __future__ import annotations
@@ -69,22 +69,38 @@ class Sdk:
         *,
         system_id: str | None = None,
         data: Any = None,
+        content_type: str | None = None,
     ) -> tuple[int, dict[str, Any]]:
-        response = await self.hub.http.post(
-            f"/vxp/{verb}", headers=self.headers(json_header or {}, system_id=system_id), data=data
-        )
+        headers = self.headers(json_header or {}, system_id=system_id)
+        if content_type:
+            headers["Content-Type"] = content_type
+        response = await self.hub.http.post(f"/vxp/{verb}", headers=headers, data=data)
         assert response.content_type == "application/json", await response.text()
         return response.status, dict(await response.json())
 
     async def send_edoc(
-        self, package: bytes, *, messagetype: str = "edoc", **header: str
+        self,
+        package: bytes,
+        *,
+        messagetype: str = "edoc",
+        system_id: str | None = None,
+        **header: str,
     ) -> tuple[int, dict[str, Any]]:
-        form = aiohttp.FormData()
-        form.add_field(
-            "file_doc", package, filename="edoc.edxml", content_type="application/octet-stream"
+        """As the SDK uploads: the file's bytes then CRLF as the raw body, with the hash of the
+        file in the SDK's format (hex bytes without leading zeros)."""
+        json_header = {
+            "from": self.code,
+            "servicetype": "eDoc",
+            "messagetype": messagetype,
+            "hash-file": "".join(format(b, "x") for b in hashlib.sha256(package).digest()),
+        }
+        return await self.call(
+            "sendEdoc",
+            {**json_header, **header},
+            system_id=system_id,
+            data=io.BytesIO(package + b"\r\n"),
+            content_type="application/octet-stream",
         )
-        json_header = {"from": self.code, "servicetype": "eDoc", "messagetype": messagetype}
-        return await self.call("sendEdoc", {**json_header, **header}, data=form)
 
 
 def no_nulls(value: Any) -> bool:
@@ -257,6 +273,9 @@ REFUSALS = [
     pytest.param(
         CITY, {}, "sendEdoc", {"messagetype": "fax"}, _genuine, 400, "request.invalid", id="kind"
     ),
+    pytest.param(
+        CITY, {}, "sendEdoc", {"hash-file": "0" * 64}, _genuine, 400, "request.invalid", id="hash"
+    ),
     pytest.param(AUDITOR, {}, "getAgenciesList", {}, None, 403, "forbidden", id="auditor"),
 ]
 
@@ -275,16 +294,8 @@ async def test_refusals_in_the_sdks_shape_change_nothing(
     before = await facade_hub.counts()
     sdk = Sdk(facade_hub, who, token=how.get("token"))
     if package is not None:
-        form = aiohttp.FormData()
-        form.add_field(
-            "file_doc",
-            io.BytesIO(package(facade_hub)),
-            filename="edoc.edxml",
-            content_type="application/octet-stream",
-        )
-        json_header = {"from": who, "servicetype": "eDoc", "messagetype": "edoc", **header}
-        status_code, answer = await sdk.call(
-            verb, json_header, system_id=how.get("system_id"), data=form
+        status_code, answer = await sdk.send_edoc(
+            package(facade_hub), system_id=how.get("system_id"), **header
         )
     else:
         status_code, answer = await sdk.call(verb, header, system_id=how.get("system_id"))
@@ -331,6 +342,19 @@ async def test_unsigned_business_statuses_are_refused_with_the_way_to_send_them(
     assert await facade_hub.counts() == before
     _, listed = await ba_dinh.call("getReceivedEdocList")
     assert [i["status"] for i in listed["data"]] == ["queued"]
+
+
+async def test_a_form_posting_client_sends_the_package_as_the_field_file_doc(
+    facade_hub: Hub,
+) -> None:
+    package = _genuine(facade_hub)
+    form = aiohttp.FormData()
+    form.add_field("file_doc", package, filename="edoc.edxml", content_type="application/xml")
+    city = Sdk(facade_hub, CITY)
+    code, sent = await city.call("sendEdoc", {"from": CITY}, data=form)
+    assert code == 200 and sent["status"] == "OK", sent
+    _, got = await city.call("getEdoc", {"docId": sent["DocId"]})
+    assert base64.b64decode(got["data"]) == package
 
 
 async def test_a_form_without_the_package_field_is_refused(facade_hub: Hub) -> None:
