@@ -200,8 +200,8 @@ def file_from_multipart(content_type: str, body: bytes) -> bytes:
                 if isinstance(payload, bytes):
                     return payload
     raise BadRequest(
-        f"sendEdoc takes the package as the multipart/form-data field {FILE_FIELD!r} (as the "
-        "SDK sends it), or as the whole body; this body has no such field."
+        f"A multipart/form-data sendEdoc carries the package as the field {FILE_FIELD!r}; this "
+        "form has none. (Or send the package itself as the body, as the SDK does.)"
     )
 
 
