@@ -1444,7 +1444,9 @@ def build_parser() -> argparse.ArgumentParser:
         "run the hub's HTTP API and web console until interrupted",
         "Run the hub on the configured address: the API under /v1 and the web console for "
         "people under /console/ (sign in with an account's API credential; [console] in "
-        "hub.toml). The database must be upgraded first (lienthong db upgrade).",
+        "hub.toml). The database must be upgraded first (lienthong db upgrade). "
+        "With [facade] enabled = true (or LIENTHONG_FACADE_ENABLED=true) it also serves the "
+        "national axis SDK's verbs under /vxp (README: Compatibility with the national axis).",
     )
 
     p = add(

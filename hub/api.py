@@ -27,6 +27,7 @@ MAX_BODY = web.AppKey("max_body", int)
 OPENAPI = web.AppKey("openapi", bytes)
 CALLER = web.RequestKey("caller", Agency)
 BODY = web.RequestKey("body", bytes)
+REQUEST_ID = web.RequestKey("request_id", str)
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
@@ -44,11 +45,11 @@ def problem_response(error: LienthongError, request_id: str) -> web.Response:
         status=error.status,
         content_type="application/problem+json",
         headers=headers,
-        dumps=_dumps,
+        dumps=json_dumps,
     )
 
 
-def _dumps(value: Any) -> str:
+def json_dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
@@ -57,10 +58,11 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
     # A caller's own request id is kept so logs on both sides line up, if it is a plain token.
     given = request.headers.get("X-Request-Id", "")
     request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+    request[REQUEST_ID] = request_id
     try:
         response = await handler(request)
     except LienthongError as error:
-        await _record_refusal(request, error)
+        await record_refusal(request, error)
         return problem_response(error, request_id)
     except web.HTTPException as exc:
         if exc.status < 400:
@@ -81,7 +83,8 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
     return response
 
 
-async def _record_refusal(request: web.Request, error: LienthongError) -> None:
+async def record_refusal(request: web.Request, error: LienthongError) -> None:
+    """The one ``rejected`` trace event a refused request leaves (whatever shape its answer)."""
     ctx = request.app[CONTEXT]
     caller: Agency | None = request.get(CALLER)
     try:
@@ -107,7 +110,12 @@ def authenticate(request: web.Request) -> Agency:
         raise AuthError(
             "The Authorization header must be 'Bearer <credential>'.", code="auth.invalid"
         )
-    agency = request.app[CONTEXT].directory.authenticate(token.strip())
+    return authenticate_token(request, token.strip())
+
+
+def authenticate_token(request: web.Request, token: str) -> Agency:
+    """The account *token* (a credential, however the request carried it) belongs to."""
+    agency = request.app[CONTEXT].directory.authenticate(token)
     if agency is None:
         raise AuthError("The credential is not valid for this hub.", code="auth.invalid")
     request[CALLER] = agency
@@ -134,7 +142,7 @@ async def read_body(request: web.Request) -> bytes:
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
-    return web.json_response(data, status=status, dumps=_dumps)
+    return web.json_response(data, status=status, dumps=json_dumps)
 
 
 def _xml(data: bytes) -> web.Response:
@@ -286,8 +294,7 @@ async def get_agencies(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     items = [
         {"code": a.code, "name": a.name, "parent": a.parent or None, "delivery": a.delivery}
-        for a in sorted(ctx.directory, key=lambda a: a.code)
-        if a.can_exchange
+        for a in ctx.directory.exchanging()
     ]
     groups = [
         {"code": g.code, "name": g.name, "members": list(g.members)}
@@ -305,7 +312,8 @@ async def healthz(request: web.Request) -> web.Response:
     return _json({"status": "ok", "hub": request.app[CONTEXT].hub_id})
 
 
-def create_app(ctx: HubContext, *, max_body_bytes: int) -> web.Application:
+def create_app(ctx: HubContext, *, max_body_bytes: int, facade: bool = False) -> web.Application:
+    """The hub's application; with *facade*, also the national-axis SDK's verbs (hub.facade)."""
     # We read bodies ourselves (read_body) with the configured limit; aiohttp's own cap is set a
     # little above it so that it never cuts in first with a plain-text error.
     app = web.Application(middlewares=[errors_middleware], client_max_size=max_body_bytes + 1024)
@@ -326,4 +334,8 @@ def create_app(ctx: HubContext, *, max_body_bytes: int) -> web.Application:
     app.router.add_get("/v1/agencies", get_agencies)
     app.router.add_get("/v1/openapi.json", get_openapi)
     app.router.add_get("/healthz", healthz)
+    if facade:
+        from hub.facade import add_routes  # it builds on this module's helpers
+
+        add_routes(app)
     return app

@@ -204,6 +204,8 @@ class Settings:
     # by `lienthong retention purge`; 0 keeps everything forever.
     retention_days: int = 0
     retention_archive_dir: Path | None = None  # where their evidence bundles go first
+    # [facade] enabled: also serve the national axis SDK's verbs under /vxp (hub.facade).
+    facade_enabled: bool = False
 
     @property
     def base_url(self) -> str:
@@ -429,6 +431,7 @@ def load_settings(
         alerts=_alert_settings(config_path, section("alerts")),
         retention_days=retention_days,
         retention_archive_dir=_resolve(config_path, archive_text) if archive_text else None,
+        facade_enabled=_facade_enabled(section("facade")),
     )
     return settings
 
@@ -516,6 +519,15 @@ def _alert_settings(config_path: Path, r: _Reader) -> AlertSettings:
             "timeout_seconds", "LIENTHONG_ALERTS_TIMEOUT_SECONDS", 10, minimum=1
         ),
     )
+
+
+def _facade_enabled(facade: _Reader) -> bool:
+    """``[facade]``: whether the national-axis SDK's verbs are served (off unless asked for:
+    they are a second way in, with the SDK's weaker conventions, README "Compatibility")."""
+    for key in facade.table:
+        if key != "enabled":
+            raise facade._fail(key, "is not a facade setting; the only one is enabled")
+    return facade.boolean("enabled", "LIENTHONG_FACADE_ENABLED", False)
 
 
 def _peers(

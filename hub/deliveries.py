@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Collection
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, func, or_, select
@@ -68,8 +69,10 @@ def _item(
 inbox_item = _item
 
 
-def _inbox_query(caller: Agency) -> Select[Delivery, Document, StatusRecord, Receipt]:
-    return (
+def _inbox_query(
+    caller: Agency, kinds: Collection[str] | None = None
+) -> Select[Delivery, Document, StatusRecord, Receipt]:
+    query = (
         select(Delivery, Document, StatusRecord, Receipt)
         .join(Document, Document.id == Delivery.document_id)
         .outerjoin(StatusRecord, StatusRecord.id == Delivery.status_id)
@@ -81,21 +84,24 @@ def _inbox_query(caller: Agency) -> Select[Delivery, Document, StatusRecord, Rec
         # hỏa tốc before thượng khẩn before khẩn before thường; oldest first within each.
         .order_by(Delivery.priority.desc(), Delivery.created_at, Delivery.id)
     )
+    return query if kinds is None else query.where(Delivery.kind.in_(list(kinds)))
 
 
 def _not_leased(now: dt.datetime) -> ColumnElement[bool]:
     return or_(Delivery.lease_until.is_(None), Delivery.lease_until <= now)
 
 
-async def _peek(ctx: HubContext, caller: Agency, limit: int) -> list[dict[str, Any]]:
+async def _peek(
+    ctx: HubContext, caller: Agency, limit: int, kinds: Collection[str] | None
+) -> list[dict[str, Any]]:
     """Every pending delivery, leased or not; nothing changes."""
     async with ctx.store.read() as session:
-        rows = await session.execute(_inbox_query(caller).limit(limit))
+        rows = await session.execute(_inbox_query(caller, kinds).limit(limit))
         return [_item(d, doc, st, rc) for d, doc, st, rc in rows]
 
 
 async def _lease(
-    ctx: HubContext, caller: Agency, limit: int, seconds: float
+    ctx: HubContext, caller: Agency, limit: int, seconds: float, kinds: Collection[str] | None
 ) -> tuple[list[dict[str, Any]], dt.datetime | None]:
     """Hand out up to *limit* pending deliveries nobody holds, each for *seconds*.
 
@@ -106,7 +112,7 @@ async def _lease(
     async with ctx.store.write() as session:
         now = utcnow()
         rows = list(
-            await session.execute(_inbox_query(caller).where(_not_leased(now)).limit(limit))
+            await session.execute(_inbox_query(caller, kinds).where(_not_leased(now)).limit(limit))
         )
         until = now + dt.timedelta(seconds=seconds)
         for row in rows:
@@ -119,6 +125,7 @@ async def _lease(
                     Delivery.recipient_code == caller.code,
                     Delivery.state.in_([s.value for s in PENDING]),
                     Delivery.lease_until > now,
+                    *([] if kinds is None else [Delivery.kind.in_(list(kinds))]),
                 )
             )
         ).scalar_one_or_none()
@@ -132,12 +139,14 @@ async def inbox(
     limit: int = 100,
     wait: float = 0,
     lease: float = 0,
+    kinds: Collection[str] | None = None,
 ) -> list[dict[str, Any]]:
     """Pending deliveries for *caller*; with *wait*, hold the request until one arrives.
 
     Without *lease* the inbox is only looked at. With *lease* (seconds), the items returned are
     leased to this caller: hidden from other leasing polls until they are acknowledged or the
-    lease runs out, when they come back (a poller that crashed loses nothing).
+    lease runs out, when they come back (a poller that crashed loses nothing). *kinds* keeps
+    only deliveries of those kinds (``document``, ``status``, ``receipt``, ``notice``).
     """
     if not 1 <= limit <= MAX_INBOX_LIMIT:
         raise BadRequest(f"limit must be between 1 and {MAX_INBOX_LIMIT}.")
@@ -150,9 +159,9 @@ async def inbox(
         ticket = ctx.notifier.ticket(caller.code)
         comes_back: dt.datetime | None = None
         if lease:
-            items, comes_back = await _lease(ctx, caller, limit, lease)
+            items, comes_back = await _lease(ctx, caller, limit, lease, kinds)
         else:
-            items = await _peek(ctx, caller, limit)
+            items = await _peek(ctx, caller, limit, kinds)
         remaining = deadline - time.monotonic()
         if items or remaining <= 0:
             return items
@@ -207,6 +216,24 @@ def _require_body_right(auditor: Agency) -> None:
 def _not_found(what: str, ident: str) -> NotFound:
     # Same answer for "does not exist" and "not yours": ids are not an oracle.
     return NotFound(f"No {what} {ident} is visible to you.")
+
+
+async def own_delivery(ctx: HubContext, caller: Agency, ident: str) -> Delivery | None:
+    """*caller*'s delivery *ident*, or else its delivery of the document *ident*; None if it
+    has neither (another agency's ids find nothing)."""
+    async with ctx.store.read() as session:
+        delivery = await session.get(Delivery, ident)
+        if delivery is not None and delivery.recipient_code == caller.code:
+            return delivery
+        return (
+            await session.execute(
+                select(Delivery).where(
+                    Delivery.document_id == ident,
+                    Delivery.kind == "document",
+                    Delivery.recipient_code == caller.code,
+                )
+            )
+        ).scalar_one_or_none()
 
 
 async def fetch_document(ctx: HubContext, caller: Agency, document_id: str) -> bytes:

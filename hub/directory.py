@@ -158,6 +158,10 @@ class Directory:
     def get(self, code: str) -> Agency | None:
         return self._by_code.get(code)
 
+    def exchanging(self) -> list[Agency]:
+        """The agencies documents can be addressed to (local or through a peer), by code."""
+        return sorted((a for a in self._by_code.values() if a.can_exchange), key=lambda a: a.code)
+
     def group(self, code: str) -> Group | None:
         return self._groups.get(code)
 

@@ -42,6 +42,7 @@ class Query:
     q: str | None = None  # words in the subject, DocumentId or number
     limit: int = 50
     after: tuple[dt.datetime, str] | None = None  # the cursor: the last result of the page before
+    document_id: str | None = None  # one document (not a /v1 parameter: the facade's docId)
 
     def as_dict(self) -> dict[str, Any]:
         """The query as given, for the audit trail of auditor searches."""
@@ -131,7 +132,17 @@ def _like(text: str) -> str:
     return f"%{escaped}%"
 
 
-async def search(ctx: HubContext, caller: Agency, query: Query) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Found:
+    """One page of documents, newest first, each with its document deliveries by recipient."""
+
+    documents: list[Document]
+    deliveries: dict[str, list[Delivery]]
+    more: bool  # another page follows
+
+
+async def find(ctx: HubContext, caller: Agency, query: Query) -> Found:
+    """The documents *query* names among those *caller* may read (the module's rules)."""
     if caller.role == "admin":
         raise Forbidden("Operator accounts do not read documents; use an auditor account.")
     conditions: list[ColumnElement[bool]] = []
@@ -149,6 +160,8 @@ async def search(ctx: HubContext, caller: Agency, query: Query) -> dict[str, Any
         conditions.append(_delivery_to(Delivery.state == query.state.value, *own))
     if query.status:
         conditions.append(_delivery_to(Delivery.business_state == query.status, *own))
+    if query.document_id:
+        conditions.append(Document.id == query.document_id)
     if query.since:
         conditions.append(Document.received_at >= query.since)
     if query.until:
@@ -189,9 +202,21 @@ async def search(ctx: HubContext, caller: Agency, query: Query) -> dict[str, Any
             )
             for delivery in rows.scalars():
                 deliveries[delivery.document_id].append(delivery)
+    return Found(docs, deliveries, more)
+
+
+def visible_deliveries(caller: Agency, doc: Document, deliveries: list[Delivery]) -> list[Delivery]:
+    """The recipients of *doc* that *caller* may see: all for its sender and auditors, else only
+    its own (a recipient never learns what the others did)."""
+    if caller.role == "auditor" or doc.sender_code == caller.code:
+        return deliveries
+    return [d for d in deliveries if d.recipient_code == caller.code]
+
+
+async def search(ctx: HubContext, caller: Agency, query: Query) -> dict[str, Any]:
+    found = await find(ctx, caller, query)
     items = []
-    for doc in docs:
-        full = caller.role == "auditor" or doc.sender_code == caller.code
+    for doc in found.documents:
         items.append(
             {
                 **document_facts(doc),
@@ -202,10 +227,10 @@ async def search(ctx: HubContext, caller: Agency, query: Query) -> dict[str, Any
                         "business": d.business_state,
                         "overdue": overdue_flags(d),
                     }
-                    for d in deliveries[doc.id]
-                    if full or d.recipient_code == caller.code
+                    for d in visible_deliveries(caller, doc, found.deliveries[doc.id])
                 ],
             }
         )
-    cursor = encode_cursor(docs[-1].received_at, docs[-1].id) if more else None
+    last = found.documents[-1] if found.documents else None
+    cursor = encode_cursor(last.received_at, last.id) if found.more and last else None
     return {"items": items, "next_cursor": cursor}

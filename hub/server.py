@@ -252,7 +252,9 @@ async def open_context(settings: Settings) -> HubContext:
 async def start(settings: Settings, *, port: int | None = None) -> RunningHub:
     """Serve on the configured address (or *port*; 0 picks a free one)."""
     context = await open_context(settings)
-    app = create_app(context, max_body_bytes=settings.max_body_bytes)
+    app = create_app(
+        context, max_body_bytes=settings.max_body_bytes, facade=settings.facade_enabled
+    )
     # The console is HTML for people, not part of the API that openapi.json describes, so it is
     # mounted here beside it rather than in create_app.
     add_console(app, context, settings.console, settings.deadlines.windows)
@@ -299,6 +301,7 @@ async def start(settings: Settings, *, port: int | None = None) -> RunningHub:
             "agencies": len(context.directory),
             "peers": [p.name for p in settings.peers],
             "node": context.node,
+            "facade": settings.facade_enabled,
         },
     )
     return RunningHub(context, runner, url, scheduler, dispatcher, signals)

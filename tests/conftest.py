@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -78,10 +79,10 @@ def hub_db_url(request: pytest.FixtureRequest) -> str:
     return str(request.getfixturevalue("db_url" if request.param == "sqlite" else "pg_url"))
 
 
-@pytest.fixture
-async def hub(world: World, hub_db_url: str) -> AsyncIterator[Hub]:
-    """A hub on a fresh database behind a real aiohttp server on loopback."""
-    store = Store.open(hub_db_url)
+@asynccontextmanager
+async def serve_hub(world: World, url: str, *, facade: bool = False) -> AsyncIterator[Hub]:
+    """A hub on the database at *url* behind a real aiohttp server on loopback."""
+    store = Store.open(url)
     directory = world.directory()
     async with store.write() as session:
         await sync_directory(session, directory)
@@ -92,7 +93,23 @@ async def hub(world: World, hub_db_url: str) -> AsyncIterator[Hub]:
         trust=world.trust_store(),
         receipts=world.receipt_signer(),
     )
-    server = TestServer(create_app(ctx, max_body_bytes=TEST_MAX_BODY))
-    async with TestClient(server) as http:
-        yield Hub(ctx, http, world)
-    await store.close()
+    server = TestServer(create_app(ctx, max_body_bytes=TEST_MAX_BODY, facade=facade))
+    try:
+        async with TestClient(server) as http:
+            yield Hub(ctx, http, world)
+    finally:
+        await store.close()
+
+
+@pytest.fixture
+async def hub(world: World, hub_db_url: str) -> AsyncIterator[Hub]:
+    """A hub on a fresh database behind a real aiohttp server on loopback."""
+    async with serve_hub(world, hub_db_url) as served:
+        yield served
+
+
+@pytest.fixture
+async def facade_hub(world: World, hub_db_url: str) -> AsyncIterator[Hub]:
+    """The same, with the national-axis facade mounted ([facade] enabled = true)."""
+    async with serve_hub(world, hub_db_url, facade=True) as served:
+        yield served

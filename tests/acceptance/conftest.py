@@ -153,8 +153,9 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Project:
 
 
 @contextlib.contextmanager
-def serving(project: Project) -> Iterator[Project]:
-    """``lienthong serve`` running for *project*; stopped with SIGTERM, must exit with 0."""
+def serving(project: Project, env: dict[str, str] | None = None) -> Iterator[Project]:
+    """``lienthong serve`` running for *project* (with *env*, else the project's environment);
+    stopped with SIGTERM, must exit with 0."""
     out = (project.root / "serve.stdout").open("w+", encoding="utf-8")
     err = (project.root / "serve.stderr").open("w+", encoding="utf-8")
 
@@ -170,7 +171,7 @@ def serving(project: Project) -> Iterator[Project]:
         [lienthong_executable(), "serve"],
         stdout=out,
         stderr=err,
-        env=project.env(),
+        env=env or project.env(),
         cwd=project.root,
         text=True,
     )

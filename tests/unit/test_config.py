@@ -385,3 +385,27 @@ def test_groups_expand_once_from_patterns_and_children(tmp_path: Path, cert_pem:
     directory = Directory.from_config(settings.agencies, "agencies.toml", settings.groups[:1])
     group = directory.group("000.00.90.H26")
     assert group is not None and group.members == ("000.00.00.H26",)  # the auditor is no member
+
+
+def test_the_facade_is_off_unless_enabled(tmp_path: Path, cert_pem: bytes) -> None:
+    assert load_settings(write_config(tmp_path, cert_pem), env={}).facade_enabled is False
+    enabled = write_config(tmp_path, cert_pem, "[facade]\nenabled = true\n")
+    assert load_settings(enabled, env={}).facade_enabled is True
+    by_env = {"LIENTHONG_FACADE_ENABLED": "yes"}
+    assert load_settings(write_config(tmp_path, cert_pem), env=by_env).facade_enabled is True
+
+
+@pytest.mark.parametrize(
+    ("hub_extra", "env", "key", "says"),
+    [
+        ('[facade]\nenabled = "yes"\n', {}, "facade.enabled", "true or false"),
+        ("", {"LIENTHONG_FACADE_ENABLED": "maybe"}, "facade.enabled", "not true or false"),
+        ("[facade]\nenable = true\n", {}, "facade.enable", "only one is enabled"),
+    ],
+)
+def test_bad_facade_settings_are_refused(
+    tmp_path: Path, cert_pem: bytes, hub_extra: str, env: dict[str, str], key: str, says: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(write_config(tmp_path, cert_pem, hub_extra), env=env)
+    assert caught.value.key == key and says in caught.value.problem
