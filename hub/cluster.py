@@ -38,6 +38,8 @@ from hub.notify import InboxNotifier
 from tracking.models import JobRun, utcnow
 
 if TYPE_CHECKING:
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
     from hub.context import HubContext
 
 log = logging.getLogger(__name__)
@@ -227,14 +229,32 @@ async def once_per_interval(
             await conn.commit()
 
 
-def clustered(
-    ctx: HubContext, job: str, seconds: float, run: Callable[[], Awaitable[Any]]
-) -> Callable[[], Awaitable[None]]:
-    """*run* as a scheduler job that runs once per *seconds* across the cluster."""
-    every = dt.timedelta(seconds=seconds)
+def every(scheduler: AsyncIOScheduler, run: Callable[[], Any], seconds: float, job: str) -> None:
+    """Add *run* to *scheduler* every *seconds* under the name *job*: never two runs at once, a
+    missed run caught up once (the jobs keep their state in the database or the trust store)."""
+    scheduler.add_job(
+        run,
+        "interval",
+        seconds=seconds,
+        id=job,
+        max_instances=1,
+        coalesce=True,
+        misfire_grace_time=seconds,
+    )
+
+
+def every_once_per_cluster(
+    scheduler: AsyncIOScheduler,
+    ctx: HubContext,
+    run: Callable[[], Awaitable[Any]],
+    seconds: float,
+    job: str,
+) -> None:
+    """:func:`every`, but each interval's run is made by one node of the cluster
+    (:func:`once_per_interval`)."""
+    interval = dt.timedelta(seconds=seconds)
 
     async def scheduled() -> None:
-        await once_per_interval(ctx.store.engine, job, every, run, ctx.node)
+        await once_per_interval(ctx.store.engine, job, interval, run, ctx.node)
 
-    scheduled.__name__ = f"{job} (once per cluster)"
-    return scheduled
+    every(scheduler, scheduled, seconds, job)

@@ -35,7 +35,7 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hub import alerts, notices
-from hub.cluster import clustered
+from hub.cluster import every_once_per_cluster
 from hub.context import HubContext
 from hub.edxml.model import Priority
 from hub.reports import VIETNAM
@@ -256,12 +256,4 @@ def add_deadlines_job(scheduler: AsyncIOScheduler, ctx: HubContext) -> None:
     every = ctx.deadlines.check_seconds
     if every <= 0:
         return
-    scheduler.add_job(
-        clustered(ctx, "deadlines", every, partial(flag_overdue, ctx)),
-        "interval",
-        seconds=every,
-        id="deadlines",
-        max_instances=1,
-        coalesce=True,
-        misfire_grace_time=every,
-    )
+    every_once_per_cluster(scheduler, ctx, partial(flag_overdue, ctx), every, "deadlines")

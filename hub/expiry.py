@@ -20,7 +20,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy import select
 
 from hub import alerts, notices
-from hub.cluster import clustered
+from hub.cluster import every_once_per_cluster
 from hub.context import HubContext
 from hub.states import PENDING, Transport, on_expire
 from tracking.models import Delivery, utcnow
@@ -110,12 +110,4 @@ def add_expiry_job(scheduler: AsyncIOScheduler, ctx: HubContext) -> None:
     if limit <= 0:
         return
     every = max(1, min(CHECK_SECONDS, limit // 10 or 1))
-    scheduler.add_job(
-        clustered(ctx, "delivery-expiry", every, partial(expire_overdue, ctx)),
-        "interval",
-        seconds=every,
-        id="delivery-expiry",
-        max_instances=1,
-        coalesce=True,
-        misfire_grace_time=every,
-    )
+    every_once_per_cluster(scheduler, ctx, partial(expire_overdue, ctx), every, "delivery-expiry")

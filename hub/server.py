@@ -8,7 +8,6 @@ import logging
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
 
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -19,7 +18,7 @@ from hub import national
 from hub.alerts import AlertHook
 from hub.api import create_app
 from hub.checkpoints import make_checkpoint
-from hub.cluster import Signals, clustered, start_signals
+from hub.cluster import Signals, every, every_once_per_cluster, start_signals
 from hub.config import Settings
 from hub.console import add_console
 from hub.context import HubContext
@@ -142,25 +141,13 @@ async def load_crls(trust: TrustStore) -> None:
             )
 
 
-def _every(scheduler: AsyncIOScheduler, job: Any, seconds: int, job_id: str) -> None:
-    scheduler.add_job(
-        job,
-        "interval",
-        seconds=seconds,
-        id=job_id,
-        max_instances=1,
-        coalesce=True,
-        misfire_grace_time=seconds,
-    )
-
-
 def crl_scheduler(
     trust: TrustStore, every_seconds: int, scheduler: AsyncIOScheduler | None = None
 ) -> AsyncIOScheduler:
     """The clock that refreshes the CRLs (on *scheduler*, or a new one); the trust store keeps
     the state."""
     scheduler = scheduler or AsyncIOScheduler(event_loop=asyncio.get_running_loop())
-    _every(scheduler, trust.refresh, every_seconds, "crl-refresh")
+    every(scheduler, trust.refresh, every_seconds, "crl-refresh")
     return scheduler
 
 
@@ -174,14 +161,10 @@ def hub_scheduler(context: HubContext, settings: Settings) -> AsyncIOScheduler:
         crl_scheduler(context.trust, settings.crl_refresh_seconds, scheduler)
     add_expiry_job(scheduler, context)
     add_deadlines_job(scheduler, context)
-    _every(
+    every_once_per_cluster(
         scheduler,
-        clustered(
-            context,
-            "audit-checkpoint",
-            settings.checkpoint_seconds,
-            partial(make_checkpoint, context),
-        ),
+        context,
+        partial(make_checkpoint, context),
         settings.checkpoint_seconds,
         "audit-checkpoint",
     )

@@ -31,7 +31,7 @@ from hub.console.svg import bars, timeline, timeline_rows
 from hub.context import HubContext
 from hub.directory import Agency
 from hub.errors import BadRequest, Forbidden, LienthongError
-from hub.reports import VIETNAM, monthly_report
+from hub.reports import COLUMNS, VIETNAM, monthly_report
 from hub.states import UNDELIVERED, Transport
 from signing.checkpoints import CheckpointError, verify_checkpoint
 from tracking.models import ChainCheckpoint, Delivery, TraceEvent, utcnow
@@ -811,18 +811,9 @@ async def get_stats(request: web.Request) -> web.StreamResponse:
     figures = await monthly_report(console.ctx.store, month, console.windows, now)
     if caller.role == "agency":  # an agency sees its own figures only
         figures = [f for f in figures if f.agency == caller.code]
-    columns = (
-        "sent",
-        "received",
-        "acknowledged_in_time",
-        "overdue",
-        "pending",
-        "finished",
-        "median_hours_to_06",
-    )
+    columns = COLUMNS[1:]  # the report's columns after the agency's code
     rows = [
-        [f.agency, *(f.as_dict()[c] if f.as_dict()[c] is not None else "" for c in columns)]
-        for f in figures
+        [f.agency, *("" if (v := f.as_dict()[c]) is None else v for c in columns)] for f in figures
     ]
     if not figures:
         return page(request, t("stats.title", month=month), join([form, tag("p", t("stats.none"))]))
