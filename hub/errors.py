@@ -22,7 +22,8 @@ The tree (HTTP status in brackets; the ``code`` is what clients match on)::
     ├── Conflict                        [409] status.duplicate, status.transition, state.conflict
     ├── RoutingError                    [422] recipient.unknown, status.document_unknown
     ├── TooLarge                        [413] too_large
-    └── BadRequest                      [400] request.invalid
+    ├── BadRequest                      [400] request.invalid
+    └── Unavailable                     [503] hub.maintenance (with Retry-After)
 
 Lower-layer errors (lxml, signxml, SQLAlchemy) are translated into these at the boundary with
 ``raise … from``, so a client never sees a stack trace and a log always keeps the cause.
@@ -199,3 +200,14 @@ class BadRequest(LienthongError):
 
     status = 400
     code = "request.invalid"
+
+
+class Unavailable(LienthongError):
+    """The hub takes no new packages for now (maintenance); reads still work."""
+
+    status = 503
+    code = "hub.maintenance"
+
+    def __init__(self, detail: str, *, retry_after: int) -> None:
+        self.retry_after = retry_after  # seconds, sent as the Retry-After header
+        super().__init__(detail, extra={"retry_after": retry_after})
