@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from hub.config import DeliverySettings
@@ -11,8 +12,11 @@ from hub.directory import Agency, Directory
 from hub.edxml.schema import ValidationPolicy
 from hub.errors import LienthongError
 from hub.federation import Destination, destination
+from hub.maintenance import MaintenanceGate
+from hub.metrics import HubMetrics
 from hub.notify import Doorbell, InboxNotifier
 from hub.outbound import PULL, first_attempt_at
+from hub.reports import DEFAULT_ACK_HOURS
 from hub.retry import RetryPolicy
 from hub.routing import PeerRoutes
 from signing.receipts import ReceiptSigner
@@ -23,6 +27,10 @@ from tracking.store import Store
 
 def _trusts_nothing() -> TrustStore:
     return TrustStore(anchors=())
+
+
+def _default_ack_windows() -> dict[int, dt.timedelta]:
+    return {int(p): dt.timedelta(hours=h) for p, h in DEFAULT_ACK_HOURS.items()}
 
 
 @dataclass
@@ -43,6 +51,11 @@ class HubContext:
     receipts: ReceiptSigner | None = None
     # Peer hubs, for codes the directory does not list (hub.routing; none: no federation).
     peers: tuple[PeerRoutes, ...] = ()
+    # Acknowledgement windows by priority ([deadlines], hub.reports.ack_windows).
+    ack_windows: Mapping[int, dt.timedelta] = field(default_factory=_default_ack_windows)
+    # This process's counters (hub.metrics) and its view of maintenance mode (hub.maintenance).
+    metrics: HubMetrics = field(default_factory=HubMetrics)
+    maintenance: MaintenanceGate = field(default_factory=MaintenanceGate)
 
     def destination(self, code: str) -> Destination | None:
         """Where *code* is delivered: a local agency, through a peer hub, or nowhere (None)."""
