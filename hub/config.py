@@ -14,6 +14,7 @@ stops start-up with a :class:`ConfigError` that names the file, the key and the 
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import os
 import re
@@ -25,6 +26,7 @@ from typing import Any, Literal
 
 from hub.edxml.schema import ACTIONS, ValidationPolicy
 from hub.errors import ConfigError
+from hub.reports import ack_windows
 from hub.routing import pattern_problem
 
 AGENCY_CODE = re.compile(r"^\d{3}\.\d{2}\.\d{2}\.[A-Z]\d{2}$")
@@ -37,6 +39,10 @@ Role = Literal["agency", "auditor", "admin", "hub"]
 DeliveryMode = Literal["pull", "push", "peer"]
 ROLES: tuple[Role, ...] = ("agency", "auditor", "admin", "hub")
 DELIVERY_MODES: tuple[DeliveryMode, ...] = ("pull", "push")
+
+LogFormat = Literal["text", "json"]
+LOG_FORMATS: tuple[LogFormat, ...] = ("text", "json")
+LOG_LEVELS = ("debug", "info", "warning", "error")
 
 DEFAULT_CONFIG = Path("config/hub.toml")
 # The variable holding the hub key's passphrase (PKCS#12, encrypted PEM); never a file.
@@ -140,6 +146,14 @@ class Settings:
     # From $LIENTHONG_HUB_KEY_PASSPHRASE; never in a file, never shown (repr=False).
     hub_key_passphrase: bytes | None = field(default=None, repr=False)
     peers: tuple[PeerConfig, ...] = ()
+    # [deadlines]: acknowledgement window per priority (hub.reports.ack_windows).
+    ack_windows: Mapping[int, dt.timedelta] = field(default_factory=dict)
+    # [logging]: how `lienthong serve` writes its log (standard error).
+    log_format: LogFormat = "text"
+    log_level: str = "warning"
+    # [metrics]: the bearer token scrapers must send to /metrics, from a file or an
+    # environment variable (never hub.toml); None: /metrics answers loopback callers only.
+    metrics_token: str | None = field(default=None, repr=False)
 
     @property
     def base_url(self) -> str:
@@ -349,8 +363,48 @@ def load_settings(
             env[PASSPHRASE_ENV].encode("utf-8") if env.get(PASSPHRASE_ENV) else None
         ),
         peers=peers,
+        ack_windows=ack_windows(data, env, str(config_path)),
+        log_format=_log_format(section("logging")),
+        log_level=section("logging").choice(
+            "level", "LIENTHONG_LOGGING_LEVEL", "warning", LOG_LEVELS
+        ),
+        metrics_token=_metrics_token(section("metrics")),
     )
     return settings
+
+
+def _log_format(r: _Reader) -> LogFormat:
+    value = r.choice("format", "LIENTHONG_LOGGING_FORMAT", "text", LOG_FORMATS)
+    return "json" if value == "json" else "text"
+
+
+def _metrics_token(r: _Reader) -> str | None:
+    """``[metrics]``: the scrapers' bearer token, from ``token_file`` or ``token_env``."""
+    known = {"token_file", "token_env"}
+    if "token" in r.table:
+        raise r._fail(
+            "token",
+            "never write a token in hub.toml: name a file (token_file) or an environment "
+            "variable (token_env) that holds it",
+        )
+    for key in r.table:
+        if key not in known:
+            raise r._fail(key, f"is not a metrics setting; they are {', '.join(sorted(known))}")
+    token_file = r.string("token_file", "LIENTHONG_METRICS_TOKEN_FILE", "")
+    token_env = r.string("token_env", "LIENTHONG_METRICS_TOKEN_ENV", "")
+    if token_file and token_env:
+        raise r._fail("token_file", "give token_file or token_env, not both")
+    if token_file:
+        token = r.read_file("token_file", _resolve(r.file, token_file)).decode("utf-8", "replace")
+        if not token.strip():
+            raise r._fail("token_file", "the file is empty")
+        return token.strip()
+    if token_env:
+        token = r.env.get(token_env, "").strip()
+        if not token:
+            raise r._fail("token_env", f"the environment variable {token_env} is empty or unset")
+        return token
+    return None
 
 
 def _peers(

@@ -24,6 +24,7 @@ from hub.dispatcher import Dispatcher, standard_channels, start_dispatcher
 from hub.errors import ConfigError
 from hub.expiry import add_expiry_job
 from hub.federation import PeerRouter, peer_routes
+from hub.health import SchedulerWatch
 from signing.keyfiles import load_hub_identity
 from signing.pki import fingerprint, load_certificates
 from signing.receipts import ReceiptSigner
@@ -225,13 +226,21 @@ async def open_context(settings: Settings) -> HubContext:
         trust=trust,
         receipts=receipts,
         peers=peer_routes(settings.peers),
+        ack_windows=settings.ack_windows,
     )
 
 
 async def start(settings: Settings, *, port: int | None = None) -> RunningHub:
     """Serve on the configured address (or *port*; 0 picks a free one)."""
     context = await open_context(settings)
-    app = create_app(context, max_body_bytes=settings.max_body_bytes)
+    # Built before the app so that /healthz can judge it; started once the hub listens.
+    scheduler = hub_scheduler(context, settings)
+    app = create_app(
+        context,
+        max_body_bytes=settings.max_body_bytes,
+        scheduler=SchedulerWatch(scheduler),
+        metrics_token=settings.metrics_token,
+    )
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     try:
@@ -248,7 +257,6 @@ async def start(settings: Settings, *, port: int | None = None) -> RunningHub:
             f"cannot listen on {settings.listen_host}:{settings.listen_port}: {exc.strerror} "
             "(set LIENTHONG_HUB_LISTEN=HOST:PORT to use another address)",
         ) from exc
-    scheduler = hub_scheduler(context, settings)
     scheduler.start()
     channels = standard_channels(context)
     if settings.peers:
