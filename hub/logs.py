@@ -37,9 +37,10 @@ _SECRET_WORDS = (
     "secret",
     "token",
 )
-# aiosqlite logs every call with its arguments at debug level, SQLAlchemy every statement with
-# its parameters at info: both would write package bytes.
-QUIET = ("aiosqlite", "sqlalchemy", "asyncpg")
+# Libraries that would write package bytes: aiosqlite logs every call with its arguments at
+# debug level, SQLAlchemy every statement with its parameters at info, signxml the canonical
+# form of every package it signs or verifies at debug.
+QUIET = ("aiosqlite", "sqlalchemy", "asyncpg", "signxml")
 
 
 def _is_secret(name: str) -> bool:
