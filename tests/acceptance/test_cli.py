@@ -63,6 +63,7 @@ SUBCOMMANDS = (
     ("validate",),
     ("demo",),
     ("demo", "init"),
+    ("maintenance",),
 )
 
 
