@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 import urllib.error
 import urllib.request
@@ -24,8 +25,11 @@ pytestmark = pytest.mark.acceptance
 def project(tmp_path_factory: pytest.TempPathFactory) -> Project:
     """A project whose hub.toml asks for JSON logs from info up."""
     project = prepare(make_project(tmp_path_factory.mktemp("health")))
-    with project.config.open("a", encoding="utf-8") as fh:
-        fh.write('\n[logging]\nformat = "json"\nlevel = "info"\n')
+    text = project.config.read_text(encoding="utf-8")
+    text, formats = re.subn(r'(?m)^format = "text"', 'format = "json"', text)
+    text, levels = re.subn(r'(?m)^level = "warning"', 'level = "info"', text)
+    assert (formats, levels) == (1, 1), "config/hub.toml no longer has [logging] format, level"
+    project.config.write_text(text, encoding="utf-8")
     return project
 
 
