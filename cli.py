@@ -1166,7 +1166,7 @@ async def cmd_report(args: argparse.Namespace) -> int:
     import io
 
     from adapters.tables import table
-    from hub.reports import COLUMNS, ack_windows, month_bounds, monthly_report
+    from hub.reports import COLUMNS, month_bounds, monthly_report
     from hub.server import open_store
     from tracking.models import utcnow
 
@@ -1175,8 +1175,8 @@ async def cmd_report(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"lienthong report: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    windows = ack_windows(_raw_config(args), os.environ, str(_config_path(args)))
     settings = load_settings(_config_path(args))
+    windows = settings.ack_windows
     store = await open_store(settings)  # refuses a missing or old database, creates none
     try:
         figures = await monthly_report(store, args.month, windows, utcnow())
