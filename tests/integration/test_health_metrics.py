@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import ipaddress
 import json
 import logging
 import math
 import re
+import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -293,6 +295,29 @@ async def test_metrics_token_is_required_when_configured(hub: Hub) -> None:
         # An agency's credential is not the scrape token.
         assert (await http.get("/metrics", headers=hub.as_(CITY))).status == 401
         await scrape(http, Authorization="Bearer scrape-t0ken")
+
+
+def _outward_address() -> str | None:
+    """An address of this machine that is not loopback, if it has one (no packet is sent)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("10.255.255.255", 1))
+        except OSError:
+            return None
+        address = str(probe.getsockname()[0])
+    return None if ipaddress.ip_address(address).is_loopback else address
+
+
+async def test_metrics_without_a_token_refuse_callers_off_loopback(hub: Hub) -> None:
+    address = _outward_address()
+    if address is None:
+        pytest.skip("this machine has no address besides loopback")
+    app = create_app(hub.ctx, max_body_bytes=1 << 20)
+    async with TestClient(TestServer(app, host=address)) as http:
+        response = await http.get("/metrics")
+        assert response.status == 403
+        assert (await response.json())["code"] == "forbidden"
+        assert (await http.get("/healthz")).status == 200  # health stays open to everyone
 
 
 # --- logs -------------------------------------------------------------------------------------
