@@ -32,7 +32,7 @@ from hub import (
 from hub.context import HubContext
 from hub.directory import Agency
 from hub.errors import AuthError, BadRequest, Forbidden, LienthongError, TooLarge, Unavailable
-from hub.health import SchedulerWatch
+from hub.health import Loop, SchedulerWatch
 from tracking.models import utcnow
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,7 @@ CONTEXT = web.AppKey("context", HubContext)
 MAX_BODY = web.AppKey("max_body", int)
 OPENAPI = web.AppKey("openapi", bytes)
 SCHEDULER = web.AppKey("scheduler", SchedulerWatch)
+DISPATCHER = web.AppKey("dispatcher", Loop)
 METRICS_TOKEN = web.AppKey("metrics_token", str)
 CALLER = web.RequestKey("caller", Agency)
 BODY = web.RequestKey("body", bytes)
@@ -348,7 +349,8 @@ async def get_openapi(request: web.Request) -> web.Response:
 
 async def healthz(request: web.Request) -> web.Response:
     """hub.health: 200 when every check passes, else 503; no authentication, no secrets."""
-    healthy, body = await health.check(request.app[CONTEXT], request.app.get(SCHEDULER))
+    app = request.app
+    healthy, body = await health.check(app[CONTEXT], app.get(SCHEDULER), app.get(DISPATCHER))
     return _json(body, status=200 if healthy else 503)
 
 
@@ -386,10 +388,12 @@ def create_app(
     *,
     max_body_bytes: int,
     scheduler: SchedulerWatch | None = None,
+    dispatcher: Loop | None = None,
     metrics_token: str | None = None,
 ) -> web.Application:
-    """The hub's HTTP application. *scheduler*: the hub's clock, judged by /healthz (none: not
-    judged). *metrics_token*: the bearer token /metrics requires (none: loopback only)."""
+    """The hub's HTTP application. *scheduler*, *dispatcher*: the hub's clock and its outbound
+    loop, judged by /healthz (none: not judged). *metrics_token*: the bearer token /metrics
+    requires (none: loopback only)."""
     # We read bodies ourselves (read_body) with the configured limit; aiohttp's own cap is set a
     # little above it so that it never cuts in first with a plain-text error.
     app = web.Application(middlewares=[errors_middleware], client_max_size=max_body_bytes + 1024)
@@ -398,6 +402,8 @@ def create_app(
     app[OPENAPI] = resources.files("hub").joinpath("openapi.json").read_bytes()
     if scheduler is not None:
         app[SCHEDULER] = scheduler
+    if dispatcher is not None:
+        app[DISPATCHER] = dispatcher
     if metrics_token is not None:
         app[METRICS_TOKEN] = metrics_token
     app.router.add_post("/v1/documents", post_document)

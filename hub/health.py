@@ -10,6 +10,7 @@ so a load balancer takes it out of rotation. The checks:
   the CRL covers are refused);
 * **scheduler**: the clock of CRL refreshes, expiry and checkpoints runs, no job has been
   running for longer than its own interval, and none is overdue to start;
+* **dispatcher**: the loop that pushes deliveries and forwards them to peer hubs is alive;
 * **maintenance**: maintenance mode is off (``lienthong maintenance``).
 
 The answer names no file, URL credential, key or token: it is served without authentication.
@@ -23,7 +24,7 @@ import datetime as dt
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 from apscheduler.events import (
@@ -195,7 +196,22 @@ async def _database(ctx: HubContext) -> tuple[Check, Check]:
     return down, Check(False, "unknown: the database does not answer")
 
 
-async def check(ctx: HubContext, scheduler: SchedulerWatch | None) -> tuple[bool, dict[str, Any]]:
+class Loop(Protocol):
+    """A background loop of the hub (the dispatcher)."""
+
+    @property
+    def running(self) -> bool: ...
+
+
+def judge_dispatcher(running: bool) -> Check:
+    if not running:
+        return Check(False, "the dispatcher is not running: nothing is pushed or forwarded")
+    return Check(True, "running")
+
+
+async def check(
+    ctx: HubContext, scheduler: SchedulerWatch | None = None, dispatcher: Loop | None = None
+) -> tuple[bool, dict[str, Any]]:
     """(healthy, the JSON body of /healthz)."""
     now = utcnow()
     database, in_maintenance = await _database(ctx)
@@ -205,8 +221,11 @@ async def check(ctx: HubContext, scheduler: SchedulerWatch | None) -> tuple[bool
         "crls": judge_crls(ctx.trust.status(), ctx.trust.grace),
         "maintenance": in_maintenance,
     }
-    if scheduler is not None:  # an app without one (tests, tools) has no clock to judge
+    # An app without them (tests, tools) has no clock or dispatcher to judge.
+    if scheduler is not None:
         checks["scheduler"] = scheduler.check(now)
+    if dispatcher is not None:
+        checks["dispatcher"] = judge_dispatcher(dispatcher.running)
     healthy = all(c.ok for c in checks.values())
     return healthy, {
         "status": "ok" if healthy else "unhealthy",

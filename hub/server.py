@@ -20,7 +20,7 @@ from hub.checkpoints import make_checkpoint
 from hub.config import Settings
 from hub.context import HubContext
 from hub.directory import Directory, sync_directory
-from hub.dispatcher import Dispatcher, standard_channels, start_dispatcher
+from hub.dispatcher import Channels, Dispatcher, standard_channels
 from hub.errors import ConfigError
 from hub.expiry import add_expiry_job
 from hub.federation import PeerRouter, peer_routes
@@ -230,15 +230,33 @@ async def open_context(settings: Settings) -> HubContext:
     )
 
 
+def _channels(context: HubContext, settings: Settings) -> Channels:
+    """How deliveries leave this hub: push, and forwarding to peer hubs if any are configured."""
+    channels = standard_channels(context)
+    if settings.peers:
+        channels.register(
+            "peer",
+            PeerRouter(
+                context.directory,
+                settings.peers,
+                timeout_seconds=settings.delivery.push_timeout_seconds,
+            ),
+            how="forwarded",
+        )
+    return channels
+
+
 async def start(settings: Settings, *, port: int | None = None) -> RunningHub:
     """Serve on the configured address (or *port*; 0 picks a free one)."""
     context = await open_context(settings)
-    # Built before the app so that /healthz can judge it; started once the hub listens.
+    # Built before the app so that /healthz can judge them; started once the hub listens.
     scheduler = hub_scheduler(context, settings)
+    dispatcher = Dispatcher(context, _channels(context, settings))
     app = create_app(
         context,
         max_body_bytes=settings.max_body_bytes,
         scheduler=SchedulerWatch(scheduler),
+        dispatcher=dispatcher,
         metrics_token=settings.metrics_token,
     )
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
@@ -258,18 +276,7 @@ async def start(settings: Settings, *, port: int | None = None) -> RunningHub:
             "(set LIENTHONG_HUB_LISTEN=HOST:PORT to use another address)",
         ) from exc
     scheduler.start()
-    channels = standard_channels(context)
-    if settings.peers:
-        channels.register(
-            "peer",
-            PeerRouter(
-                context.directory,
-                settings.peers,
-                timeout_seconds=settings.delivery.push_timeout_seconds,
-            ),
-            how="forwarded",
-        )
-    dispatcher = start_dispatcher(context, channels)
+    dispatcher.start()
     server = site._server
     sockets = getattr(server, "sockets", None) or []
     bound_port = sockets[0].getsockname()[1] if sockets else settings.listen_port

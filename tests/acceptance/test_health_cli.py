@@ -55,6 +55,7 @@ def test_maintenance_health_metrics_and_json_logs_of_a_running_hub(
         code, body = health(hub)
         assert code == 200, body
         assert body["checks"]["scheduler"]["ok"] is True
+        assert body["checks"]["dispatcher"]["ok"] is True
         assert "crl-refresh" in body["checks"]["scheduler"]["jobs"]
         assert body["checks"]["crls"]["ok"] is True
 

@@ -20,6 +20,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from hub import logs, maintenance
 from hub.api import create_app
 from hub.checkpoints import make_checkpoint
+from hub.dispatcher import start_dispatcher
 from hub.edxml.model import Priority, StatusCode
 from hub.health import SchedulerWatch
 from hub.maintenance import MaintenanceGate
@@ -57,30 +58,46 @@ async def healthz(http: TestClient) -> tuple[int, dict[str, Any]]:  # type: igno
     return response.status, dict(await response.json())
 
 
-async def test_healthz_all_green_with_a_running_scheduler(hub: Hub) -> None:
+async def test_healthz_all_green_with_a_running_scheduler_and_dispatcher(hub: Hub) -> None:
     scheduler = crl_scheduler(hub.ctx.trust, 3600)
     watch = SchedulerWatch(scheduler)
     scheduler.start()
-    app = create_app(hub.ctx, max_body_bytes=1 << 20, scheduler=watch)
+    dispatcher = start_dispatcher(hub.ctx)
+    app = create_app(hub.ctx, max_body_bytes=1 << 20, scheduler=watch, dispatcher=dispatcher)
     try:
         async with TestClient(TestServer(app)) as http:
             code, body = await healthz(http)
             assert code == 200, body
             assert body["status"] == "ok"
             checks = body["checks"]
-            assert set(checks) == {"database", "hub_key", "crls", "maintenance", "scheduler"}
+            assert set(checks) == {
+                "database",
+                "hub_key",
+                "crls",
+                "maintenance",
+                "scheduler",
+                "dispatcher",
+            }
             assert all(c["ok"] for c in checks.values()), checks
             assert checks["scheduler"]["jobs"] == ["crl-refresh"]
             assert checks["crls"]["crls"][0]["fresh"] is True
 
+            await dispatcher.stop()  # nothing would be pushed any more
+            code, body = await healthz(http)
+            assert code == 503
+            assert body["checks"]["dispatcher"]["ok"] is False
+
+            dispatcher.start()
             scheduler.shutdown(wait=False)  # the hub's clock stopped: no CRL refresh any more
             code, body = await healthz(http)
             assert code == 503
             assert body["status"] == "unhealthy"
             assert body["checks"]["scheduler"]["ok"] is False
+            assert body["checks"]["dispatcher"]["ok"] is True
     finally:
         if scheduler.running:
             scheduler.shutdown(wait=False)
+        await dispatcher.stop()
 
 
 async def test_healthz_shows_no_secret(hub: Hub) -> None:
