@@ -59,13 +59,15 @@ class Counter:
         return self._values.get(_labels(self.labelnames, labels), 0.0)
 
     def family(self) -> Family:
+        # A counter without labels is 0 from the start, so that rate() sees its first increase.
+        values = self._values or ({(): 0.0} if not self.labelnames else {})
         return Family(
             self.name,
             "counter",
             self.help,
             [
                 Sample("", dict(zip(self.labelnames, key, strict=True)), value)
-                for key, value in sorted(self._values.items())
+                for key, value in sorted(values.items())
             ],
         )
 

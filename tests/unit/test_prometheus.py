@@ -52,3 +52,8 @@ def test_misuse_is_refused() -> None:
         counter.inc(other="x")
     with pytest.raises(ValueError, match="ascending"):
         Histogram("h", "H.", (5, 1))
+
+
+def test_a_counter_without_labels_starts_at_zero() -> None:
+    assert render([Counter("d_total", "Documents.").family()]).splitlines()[-1] == "d_total 0"
+    assert render([Counter("r_total", "R.", ("code",)).family()]).splitlines()[-1].startswith("#")
