@@ -48,11 +48,10 @@ def _demo_root(args: argparse.Namespace) -> Path:
     )
 
 
-def _configure_logging(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+def _configure_logging(verbose: bool, fmt: str = "text", level: str = "warning") -> None:
+    from hub import logs
+
+    logs.configure(fmt, "debug" if verbose else level)
 
 
 def _raw_config(args: argparse.Namespace) -> dict[str, Any]:
@@ -673,6 +672,45 @@ async def cmd_deliveries_resend(args: argparse.Namespace) -> int:
     return await _operate(args, action)
 
 
+async def cmd_maintenance(args: argparse.Namespace) -> int:
+    """Maintenance mode on, off, or its status (hub.maintenance), on the hub's database."""
+    import getpass
+
+    from hub import maintenance
+
+    if args.retry_after is not None and args.retry_after < 1:
+        print("lienthong maintenance: --retry-after must be at least 1", file=sys.stderr)
+        return EXIT_USAGE
+
+    async def action(ctx: Any) -> int:
+        by = args.by or getpass.getuser()
+        if args.action == "on":
+            retry_after = args.retry_after or maintenance.DEFAULT_RETRY_AFTER
+            state = await maintenance.turn_on(ctx.store, by, args.reason or "", retry_after)
+        elif args.action == "off":
+            was = await maintenance.turn_off(ctx.store, by)
+            state = None
+            if not args.json:
+                print("maintenance mode off" if was else "maintenance mode was already off")
+                return EXIT_OK
+        else:
+            state = await maintenance.current(ctx.store)
+        if args.json:
+            _print_json({"maintenance": state is not None, **(state.as_dict() if state else {})})
+        elif state is None:
+            print("maintenance mode off: the hub takes packages")
+        else:
+            reason = f": {state.reason}" if state.reason else ""
+            print(
+                f"maintenance mode on since {state.set_at.isoformat(timespec='seconds')} "
+                f"(by {state.set_by}{reason}); intake answers 503 with Retry-After "
+                f"{state.retry_after} s"
+            )
+        return EXIT_OK
+
+    return await _operate(args, action)
+
+
 async def _serve_until_stopped(running: Any) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -704,6 +742,7 @@ async def cmd_serve(args: argparse.Namespace) -> int:
     from hub import server
 
     settings = load_settings(_config_path(args))
+    _configure_logging(args.verbose, args.log_format or settings.log_format, settings.log_level)
     running = await server.start(settings)
     print(
         f"Lienthong hub {settings.hub_id} serving at {running.url} "
@@ -1438,7 +1477,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func)
         return p
 
-    add(
+    serve = add(
         "serve",
         cmd_serve,
         "run the hub's HTTP API and web console until interrupted",
@@ -1446,7 +1485,9 @@ def build_parser() -> argparse.ArgumentParser:
         "people under /console/ (sign in with an account's API credential; [console] in "
         "hub.toml). The database must be upgraded first (lienthong db upgrade). "
         "With [facade] enabled = true (or LIENTHONG_FACADE_ENABLED=true) it also serves the "
-        "national axis SDK's verbs under /vxp (README: Compatibility with the national axis).",
+        "national axis SDK's verbs under /vxp (README: Compatibility with the national axis). "
+        "The log goes to standard error, as text or JSON lines ([logging] in the "
+        "configuration), each line with the id of the request it belongs to.",
     )
 
     p = add(
@@ -1468,6 +1509,32 @@ def build_parser() -> argparse.ArgumentParser:
         required=True,
         help="the adapter's configuration (TOML)",
     )
+    serve.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        help="log as plain text or one JSON object per line (default: [logging] format, text)",
+    )
+
+    mt = add(
+        "maintenance",
+        cmd_maintenance,
+        "turn maintenance mode on or off, or show it (every hub node on the database obeys)",
+        "Maintenance mode, kept in the hub's database so that every hub node sharing it obeys "
+        "within a second, whether they run or not. While it is on, POST /v1/documents and POST "
+        "/v1/status answer 503 hub.maintenance with Retry-After, and /healthz answers 503; "
+        "inboxes, downloads, acknowledgements and traces keep working. Turning it on or off is "
+        "recorded in the audit chain with who did it.",
+    )
+    mt.add_argument("action", choices=("on", "off", "status"), help="what to do")
+    mt.add_argument("--reason", metavar="TEXT", help="with on: why, shown to refused senders")
+    mt.add_argument(
+        "--retry-after",
+        type=int,
+        metavar="SECONDS",
+        help="with on: how long refused senders are told to wait (default 300)",
+    )
+    mt.add_argument("--by", metavar="NAME", help="the operator (default: your user name)")
+    mt.add_argument("--json", action="store_true", help="print JSON")
 
     db = add("db", lambda _a: EXIT_USAGE, "database maintenance")
     db_sub = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)

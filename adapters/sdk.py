@@ -50,9 +50,16 @@ class HubError(Exception):
     """The hub refused a request; ``code`` is the hub's stable problem code."""
 
     def __init__(
-        self, status: int, code: str, detail: str, problems: list[dict[str, Any]] | None = None
+        self,
+        status: int,
+        code: str,
+        detail: str,
+        problems: list[dict[str, Any]] | None = None,
+        retry_after: float | None = None,
     ):
         self.status, self.code, self.detail, self.problems = status, code, detail, problems or []
+        # Seconds the hub asked the caller to wait (Retry-After: maintenance, overload).
+        self.retry_after = retry_after
         super().__init__(f"{status} {code}: {detail}")
 
 
@@ -132,6 +139,13 @@ class HubClient:
                 if not (idempotent and is_transient(exc)) or attempt >= self.attempts:
                     raise
                 delay = min(self.max_backoff, self.backoff * 2 ** (attempt - 1))
+                wait = exc.retry_after if isinstance(exc, HubError) else None
+                if wait is not None:
+                    if wait > self.max_backoff:
+                        # The hub said when to come back (maintenance): longer than this call
+                        # should block, so the caller decides (the runner waits and resends).
+                        raise
+                    delay = max(delay, wait)
                 log.warning("%s %s failed (%s); trying again", method, path, exc)
                 # Jitter, so that many clients do not all come back at the same instant.
                 await asyncio.sleep(delay * (0.5 + random.random() / 2))  # noqa: S311
@@ -154,7 +168,7 @@ class HubClient:
         ) as response:
             body = await response.read()
             if response.status >= 400:
-                raise _hub_error(response.status, body)
+                raise _hub_error(response.status, body, response.headers.get("Retry-After"))
             return body, response.content_type
 
     async def _json(self, method: str, path: str, **kw: Any) -> Any:
@@ -242,7 +256,8 @@ class HubClient:
         return list((await self._json("GET", "/v1/agencies"))["items"])
 
 
-def _hub_error(status: int, body: bytes) -> HubError:
+def _hub_error(status: int, body: bytes, retry_after: str | None = None) -> HubError:
+    wait = float(retry_after) if retry_after and retry_after.isdigit() else None
     try:
         problem = json.loads(body)
         return HubError(
@@ -250,9 +265,10 @@ def _hub_error(status: int, body: bytes) -> HubError:
             problem.get("code", "unknown"),
             problem.get("detail", ""),
             problem.get("problems"),
+            wait,
         )
     except (ValueError, AttributeError):
-        return HubError(status, "unknown", body[:500].decode("utf-8", "replace"))
+        return HubError(status, "unknown", body[:500].decode("utf-8", "replace"), None, wait)
 
 
 def vietnam_timestamp(now: datetime | None = None) -> str:

@@ -5,9 +5,12 @@ limit, call a service, answer JSON. Every error is ``application/problem+json`` 
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
 import json
 import logging
 import re
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from importlib import resources
@@ -15,16 +18,31 @@ from typing import Any
 
 from aiohttp import web
 
-from hub import deliveries, intake, operations, search, traces
+from hub import (
+    deliveries,
+    health,
+    intake,
+    logs,
+    metrics,
+    operations,
+    prometheus,
+    search,
+    traces,
+)
 from hub.context import HubContext
 from hub.directory import Agency
-from hub.errors import AuthError, BadRequest, Forbidden, LienthongError, TooLarge
+from hub.errors import AuthError, BadRequest, Forbidden, LienthongError, TooLarge, Unavailable
+from hub.health import Loop, SchedulerWatch
+from tracking.models import utcnow
 
 log = logging.getLogger(__name__)
 
 CONTEXT = web.AppKey("context", HubContext)
 MAX_BODY = web.AppKey("max_body", int)
 OPENAPI = web.AppKey("openapi", bytes)
+SCHEDULER = web.AppKey("scheduler", SchedulerWatch)
+DISPATCHER = web.AppKey("dispatcher", Loop)
+METRICS_TOKEN = web.AppKey("metrics_token", str)
 CALLER = web.RequestKey("caller", Agency)
 BODY = web.RequestKey("body", bytes)
 REQUEST_ID = web.RequestKey("request_id", str)
@@ -40,6 +58,8 @@ def problem_response(error: LienthongError, request_id: str) -> web.Response:
     headers = {"X-Request-Id": request_id}
     if isinstance(error, AuthError):
         headers["WWW-Authenticate"] = 'Bearer realm="lienthong"'
+    if isinstance(error, Unavailable):
+        headers["Retry-After"] = str(error.retry_after)
     return web.json_response(
         body,
         status=error.status,
@@ -59,10 +79,35 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
     given = request.headers.get("X-Request-Id", "")
     request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
     request[REQUEST_ID] = request_id
+    # Every log line written while handling this request carries its id (hub.logs).
+    token = logs.request_id.set(request_id)
+    started = time.monotonic()
     try:
-        response = await handler(request)
+        response = await _answer(request, handler, request_id)
+        response.headers["X-Request-Id"] = request_id
+        # The path only: never the query, headers or body.
+        log.info(
+            "request",
+            extra={
+                "method": request.method,
+                "path": request.path,
+                "status": response.status,
+                "caller": caller.code if (caller := request.get(CALLER)) else None,
+                "ms": round((time.monotonic() - started) * 1000, 1),
+            },
+        )
+        return response
+    finally:
+        logs.request_id.reset(token)
+
+
+async def _answer(request: web.Request, handler: Handler, request_id: str) -> web.StreamResponse:
+    try:
+        return await handler(request)
     except LienthongError as error:
-        await record_refusal(request, error)
+        request.app[CONTEXT].metrics.rejections.inc(code=error.code)
+        if not isinstance(error, Unavailable):  # in maintenance the hub writes nothing
+            await record_refusal(request, error)
         return problem_response(error, request_id)
     except web.HTTPException as exc:
         if exc.status < 400:
@@ -70,17 +115,17 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status, "request.invalid")
         generic = LienthongError(exc.reason, code=code)
         generic.status = exc.status  # type: ignore[misc]
+        request.app[CONTEXT].metrics.rejections.inc(code=code)
         return problem_response(generic, request_id)
     except Exception:
-        log.exception("unhandled error", extra={"request_id": request_id, "path": request.path})
+        log.exception("unhandled error", extra={"path": request.path})
+        request.app[CONTEXT].metrics.rejections.inc(code=LienthongError.code)
         return problem_response(
             LienthongError(
                 f"The hub failed to handle this request; quote request id {request_id}."
             ),
             request_id,
         )
-    response.headers["X-Request-Id"] = request_id
-    return response
 
 
 async def record_refusal(request: web.Request, error: LienthongError) -> None:
@@ -161,12 +206,14 @@ def _number(request: web.Request, name: str, default: float) -> float:
 
 async def post_document(request: web.Request) -> web.Response:
     caller = authenticate(request)
+    await request.app[CONTEXT].maintenance.refuse_if_on(request.app[CONTEXT].store)
     body = await read_body(request)
     return _json(await intake.accept_document(request.app[CONTEXT], caller, body), status=202)
 
 
 async def post_status(request: web.Request) -> web.Response:
     caller = authenticate(request)
+    await request.app[CONTEXT].maintenance.refuse_if_on(request.app[CONTEXT].store)
     body = await read_body(request)
     return _json(await intake.accept_status(request.app[CONTEXT], caller, body), status=202)
 
@@ -308,18 +355,66 @@ async def get_openapi(request: web.Request) -> web.Response:
 
 
 async def healthz(request: web.Request) -> web.Response:
-    await request.app[CONTEXT].store.ping()
-    return _json({"status": "ok", "hub": request.app[CONTEXT].hub_id})
+    """hub.health: 200 when every check passes, else 503; no authentication, no secrets."""
+    app = request.app
+    healthy, body = await health.check(app[CONTEXT], app.get(SCHEDULER), app.get(DISPATCHER))
+    return _json(body, status=200 if healthy else 503)
 
 
-def create_app(ctx: HubContext, *, max_body_bytes: int, facade: bool = False) -> web.Application:
-    """The hub's application; with *facade*, also the national-axis SDK's verbs (hub.facade)."""
+def _loopback(remote: str | None) -> bool:
+    try:
+        return remote is not None and ipaddress.ip_address(remote).is_loopback
+    except ValueError:
+        return False
+
+
+async def get_metrics(request: web.Request) -> web.Response:
+    """Prometheus text (hub.metrics). With ``[metrics]`` token: callers must send it as a bearer
+    token; without one: loopback callers only."""
+    expected = request.app.get(METRICS_TOKEN)
+    if expected is not None:
+        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+            given.strip().encode(), expected.encode()
+        ):
+            raise AuthError(
+                "/metrics needs the scrape token: 'Authorization: Bearer <token>'.",
+                code="auth.invalid" if given else "auth.required",
+            )
+    elif not _loopback(request.remote):
+        raise Forbidden(
+            "/metrics answers only loopback callers unless a scrape token is configured "
+            "([metrics] token_file or token_env)."
+        )
+    text = await metrics.exposition(request.app[CONTEXT], utcnow())
+    return web.Response(text=text, headers={"Content-Type": prometheus.CONTENT_TYPE})
+
+
+def create_app(
+    ctx: HubContext,
+    *,
+    max_body_bytes: int,
+    scheduler: SchedulerWatch | None = None,
+    dispatcher: Loop | None = None,
+    metrics_token: str | None = None,
+    facade: bool = False,
+) -> web.Application:
+    """The hub's HTTP application. *scheduler*, *dispatcher*: the hub's clock and its outbound
+    loop, judged by /healthz (none: not judged). *metrics_token*: the bearer token /metrics
+    requires (none: loopback only). With *facade*, also the national-axis SDK's verbs
+    (hub.facade)."""
     # We read bodies ourselves (read_body) with the configured limit; aiohttp's own cap is set a
     # little above it so that it never cuts in first with a plain-text error.
     app = web.Application(middlewares=[errors_middleware], client_max_size=max_body_bytes + 1024)
     app[CONTEXT] = ctx
     app[MAX_BODY] = max_body_bytes
     app[OPENAPI] = resources.files("hub").joinpath("openapi.json").read_bytes()
+    if scheduler is not None:
+        app[SCHEDULER] = scheduler
+    if dispatcher is not None:
+        app[DISPATCHER] = dispatcher
+    if metrics_token is not None:
+        app[METRICS_TOKEN] = metrics_token
     app.router.add_post("/v1/documents", post_document)
     app.router.add_get("/v1/documents", get_documents)
     app.router.add_get("/v1/documents/{id}", get_document)
@@ -338,4 +433,5 @@ def create_app(ctx: HubContext, *, max_body_bytes: int, facade: bool = False) ->
         from hub.facade import add_routes  # it builds on this module's helpers
 
         add_routes(app)
+    app.router.add_get("/metrics", get_metrics)
     return app

@@ -41,6 +41,10 @@ DeliveryMode = Literal["pull", "push", "peer"]
 ROLES: tuple[Role, ...] = ("agency", "auditor", "admin", "hub")
 DELIVERY_MODES: tuple[DeliveryMode, ...] = ("pull", "push")
 
+LogFormat = Literal["text", "json"]
+LOG_FORMATS: tuple[LogFormat, ...] = ("text", "json")
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
 DEFAULT_CONFIG = Path("config/hub.toml")
 # The variable holding the hub key's passphrase (PKCS#12, encrypted PEM); never a file.
 PASSPHRASE_ENV = "LIENTHONG_HUB_KEY_PASSPHRASE"  # noqa: S105 - a variable name, not a secret
@@ -206,6 +210,12 @@ class Settings:
     retention_archive_dir: Path | None = None  # where their evidence bundles go first
     # [facade] enabled: also serve the national axis SDK's verbs under /vxp (hub.facade).
     facade_enabled: bool = False
+    # [logging]: how `lienthong serve` writes its log (standard error).
+    log_format: LogFormat = "text"
+    log_level: str = "warning"
+    # [metrics]: the bearer token scrapers must send to /metrics, from a file or an
+    # environment variable (never hub.toml); None: /metrics answers loopback callers only.
+    metrics_token: str | None = field(default=None, repr=False)
 
     @property
     def base_url(self) -> str:
@@ -432,6 +442,11 @@ def load_settings(
         retention_days=retention_days,
         retention_archive_dir=_resolve(config_path, archive_text) if archive_text else None,
         facade_enabled=_facade_enabled(section("facade")),
+        log_format=_log_format(section("logging")),
+        log_level=section("logging").choice(
+            "level", "LIENTHONG_LOGGING_LEVEL", "warning", LOG_LEVELS
+        ),
+        metrics_token=_metrics_token(section("metrics")),
     )
     return settings
 
@@ -528,6 +543,40 @@ def _facade_enabled(facade: _Reader) -> bool:
         if key != "enabled":
             raise facade._fail(key, "is not a facade setting; the only one is enabled")
     return facade.boolean("enabled", "LIENTHONG_FACADE_ENABLED", False)
+
+
+def _log_format(r: _Reader) -> LogFormat:
+    value = r.choice("format", "LIENTHONG_LOGGING_FORMAT", "text", LOG_FORMATS)
+    return "json" if value == "json" else "text"
+
+
+def _metrics_token(r: _Reader) -> str | None:
+    """``[metrics]``: the scrapers' bearer token, from ``token_file`` or ``token_env``."""
+    known = {"token_file", "token_env"}
+    if "token" in r.table:
+        raise r._fail(
+            "token",
+            "never write a token in hub.toml: name a file (token_file) or an environment "
+            "variable (token_env) that holds it",
+        )
+    for key in r.table:
+        if key not in known:
+            raise r._fail(key, f"is not a metrics setting; they are {', '.join(sorted(known))}")
+    token_file = r.string("token_file", "LIENTHONG_METRICS_TOKEN_FILE", "")
+    token_env = r.string("token_env", "LIENTHONG_METRICS_TOKEN_ENV", "")
+    if token_file and token_env:
+        raise r._fail("token_file", "give token_file or token_env, not both")
+    if token_file:
+        token = r.read_file("token_file", _resolve(r.file, token_file)).decode("utf-8", "replace")
+        if not token.strip():
+            raise r._fail("token_file", "the file is empty")
+        return token.strip()
+    if token_env:
+        token = r.env.get(token_env, "").strip()
+        if not token:
+            raise r._fail("token_env", f"the environment variable {token_env} is empty or unset")
+        return token
+    return None
 
 
 def _peers(

@@ -13,6 +13,8 @@ from hub.directory import Agency, Directory
 from hub.edxml.schema import ValidationPolicy
 from hub.errors import LienthongError
 from hub.federation import Destination, destination
+from hub.maintenance import MaintenanceGate
+from hub.metrics import HubMetrics
 from hub.national import NationalDirectory
 from hub.notify import Doorbell, InboxNotifier
 from hub.outbound import PULL, first_attempt_at
@@ -54,6 +56,9 @@ class HubContext:
     national: NationalDirectory = field(default_factory=NationalDirectory)
     # This process's name among the hub nodes sharing the database (hub.cluster).
     node: str = field(default_factory=node_id)
+    # This process's counters (hub.metrics) and its view of maintenance mode (hub.maintenance).
+    metrics: HubMetrics = field(default_factory=HubMetrics)
+    maintenance: MaintenanceGate = field(default_factory=MaintenanceGate)
 
     def destination(self, code: str) -> Destination | None:
         """Where *code* is delivered: a local agency, through a peer hub, or nowhere (None)."""

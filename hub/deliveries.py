@@ -330,6 +330,7 @@ async def acknowledge(
         before = Transport(delivery.state)
         after = on_ack(before, ack)  # raises Conflict on done-after-fail and the like
         notify = ""
+        latency: float | None = None  # seconds from queued to acknowledged, if this ack counts
         answer: dict[str, Any] = {
             "delivery_id": delivery.id,
             "state": delivery.state,
@@ -340,6 +341,7 @@ async def acknowledge(
             delivery.lease_until = None
             delivery.acked_at = utcnow()
             delivery.ack_reason = reason.strip() or None
+            latency = (delivery.acked_at - delivery.created_at).total_seconds()
             detail: dict[str, Any] = {
                 "recipient": caller.code,
                 "kind": delivery.kind,
@@ -362,6 +364,8 @@ async def acknowledge(
                 detail=detail,
             )
             answer["state"] = delivery.state
+    if latency is not None:  # observed once committed: a rolled-back ack was never one
+        ctx.metrics.delivery_latency.observe(max(0.0, latency), kind=delivery.kind)
     if notify:
         ctx.notifier.notify(notify)  # the sender's long poll: a receipt arrived
         if ctx.first_attempt_at(notify, utcnow()) is not None:

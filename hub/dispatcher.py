@@ -130,6 +130,11 @@ class Dispatcher:
 
     # --- running ---------------------------------------------------------------------------
 
+    @property
+    def running(self) -> bool:
+        """Its loop is alive (it survives database errors; only a stop or a crash ends it)."""
+        return self._loop is not None and not self._loop.done()
+
     def start(self) -> None:
         if self._loop is None:
             self._loop = asyncio.create_task(self._run(), name="lienthong-dispatcher")

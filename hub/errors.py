@@ -24,6 +24,8 @@ The tree (HTTP status in brackets; the ``code`` is what clients match on)::
     ├── TooLarge                        [413] too_large
     ├── Gone                            [410] document.purged (retention removed it)
     └── BadRequest                      [400] request.invalid
+    ├── BadRequest                      [400] request.invalid
+    └── Unavailable                     [503] hub.maintenance (with Retry-After)
 
 Lower-layer errors (lxml, signxml, SQLAlchemy) are translated into these at the boundary with
 ``raise … from``, so a client never sees a stack trace and a log always keeps the cause.
@@ -207,3 +209,14 @@ class Gone(LienthongError):
 
     status = 410
     code = "document.purged"
+
+
+class Unavailable(LienthongError):
+    """The hub takes no new packages for now (maintenance); reads still work."""
+
+    status = 503
+    code = "hub.maintenance"
+
+    def __init__(self, detail: str, *, retry_after: int) -> None:
+        self.retry_after = retry_after  # seconds, sent as the Retry-After header
+        super().__init__(detail, extra={"retry_after": retry_after})

@@ -474,6 +474,7 @@ async def accept_document(ctx: HubContext, caller: Agency, body: bytes) -> dict[
             ctx.notifier.notify(recipient.code)
     if any(d.next_attempt_at is not None for d in deliveries):
         ctx.outbox.ring()
+    ctx.metrics.documents_accepted.inc()
     log.info(
         "document accepted",
         extra={"document_id": doc.id, "sender": sender.code, "recipients": len(recipients)},
@@ -640,6 +641,7 @@ async def accept_status(ctx: HubContext, caller: Agency, body: bytes) -> dict[st
         ctx.notifier.notify(route_to)
     if delivery.next_attempt_at is not None:
         ctx.outbox.ring()
+    ctx.metrics.statuses_accepted.inc(code=record.status_code)
     return _status_answer(record, delivery.id, duplicate=False)
 
 

@@ -24,10 +24,11 @@ from hub.console import add_console
 from hub.context import HubContext
 from hub.deadlines import add_deadlines_job
 from hub.directory import Directory, sync_directory
-from hub.dispatcher import Dispatcher, standard_channels, start_dispatcher
+from hub.dispatcher import Channels, Dispatcher, standard_channels
 from hub.errors import ConfigError
 from hub.expiry import add_expiry_job
 from hub.federation import PeerRouter, peer_routes
+from hub.health import SchedulerWatch
 from signing.keyfiles import load_hub_identity
 from signing.pki import fingerprint, load_certificates
 from signing.receipts import ReceiptSigner
@@ -232,11 +233,35 @@ async def open_context(settings: Settings) -> HubContext:
     )
 
 
+def _channels(context: HubContext, settings: Settings) -> Channels:
+    """How deliveries leave this hub: push, and forwarding to peer hubs if any are configured."""
+    channels = standard_channels(context)
+    if settings.peers:
+        channels.register(
+            "peer",
+            PeerRouter(
+                context.directory,
+                settings.peers,
+                timeout_seconds=settings.delivery.push_timeout_seconds,
+            ),
+            how="forwarded",
+        )
+    return channels
+
+
 async def start(settings: Settings, *, port: int | None = None) -> RunningHub:
     """Serve on the configured address (or *port*; 0 picks a free one)."""
     context = await open_context(settings)
+    # Built before the app so that /healthz can judge them; started once the hub listens.
+    scheduler = hub_scheduler(context, settings)
+    dispatcher = Dispatcher(context, _channels(context, settings))
     app = create_app(
-        context, max_body_bytes=settings.max_body_bytes, facade=settings.facade_enabled
+        context,
+        max_body_bytes=settings.max_body_bytes,
+        scheduler=SchedulerWatch(scheduler),
+        dispatcher=dispatcher,
+        metrics_token=settings.metrics_token,
+        facade=settings.facade_enabled,
     )
     # The console is HTML for people, not part of the API that openapi.json describes, so it is
     # mounted here beside it rather than in create_app.
@@ -258,20 +283,8 @@ async def start(settings: Settings, *, port: int | None = None) -> RunningHub:
             "(set LIENTHONG_HUB_LISTEN=HOST:PORT to use another address)",
         ) from exc
     signals = await start_signals(context.store.engine, context.notifier, context.node)
-    scheduler = hub_scheduler(context, settings)
     scheduler.start()
-    channels = standard_channels(context)
-    if settings.peers:
-        channels.register(
-            "peer",
-            PeerRouter(
-                context.directory,
-                settings.peers,
-                timeout_seconds=settings.delivery.push_timeout_seconds,
-            ),
-            how="forwarded",
-        )
-    dispatcher = start_dispatcher(context, channels)
+    dispatcher.start()
     server = site._server
     sockets = getattr(server, "sockets", None) or []
     bound_port = sockets[0].getsockname()[1] if sockets else settings.listen_port

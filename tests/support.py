@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import secrets
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -359,3 +360,57 @@ def assert_matches_openapi(component: str, body: Any) -> None:
     assert not errors, f"{component}: " + "; ".join(
         f"{list(e.path)}: {e.message}" for e in errors[:5]
     )
+
+
+# --- a strict reader of the Prometheus text format (GET /metrics) ------------------------------
+
+_NAME = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
+_LABEL = r'[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\[\\"n])*"'
+_VALUE = r"[-+]?(?:\d+(?:\.\d*)?(?:[eE][-+]?\d+)?|Inf)|NaN"
+_SAMPLE = re.compile(rf"({_NAME})(?:\{{({_LABEL}(?:,{_LABEL})*)?\}})? ({_VALUE})")
+_HELP = re.compile(rf"# HELP ({_NAME}) .*")
+_TYPE = re.compile(rf"# TYPE ({_NAME}) (counter|gauge|histogram|summary|untyped)")
+_SUFFIXES = {"counter": ("",), "gauge": ("",), "histogram": ("_bucket", "_sum", "_count")}
+
+Samples = dict[str, list[tuple[dict[str, str], float]]]
+
+
+def parse_prometheus(text: str) -> tuple[dict[str, str], Samples]:
+    """(type per family, samples per sample name); fails on any line the format does not allow,
+    a sample before its family's TYPE, or a family declared twice."""
+    assert text.endswith("\n"), "the exposition ends with a newline"
+    types: dict[str, str] = {}
+    samples: Samples = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        if line.startswith("# HELP"):
+            assert _HELP.fullmatch(line), f"line {number}: {line!r}"
+            continue
+        if line.startswith("# TYPE"):
+            match = _TYPE.fullmatch(line)
+            assert match, f"line {number}: {line!r}"
+            assert match[1] not in types, f"line {number}: {match[1]} declared twice"
+            types[match[1]] = match[2]
+            continue
+        match = _SAMPLE.fullmatch(line)
+        assert match, f"line {number} is not a sample: {line!r}"
+        name, labels_text, value = match[1], match[2] or "", match[3]
+        family = next(
+            (
+                f
+                for f, kind in types.items()
+                for suffix in _SUFFIXES[kind]
+                if name == f + suffix and (suffix or name == f)
+            ),
+            None,
+        )
+        assert family is not None, f"line {number}: {name} has no TYPE before it"
+        labels = dict(re.findall(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"', labels_text))
+        samples.setdefault(name, []).append((labels, float(value.replace("Inf", "inf"))))
+    return types, samples
+
+
+def value(samples: Samples, name: str, **labels: str) -> float:
+    """The sample of *name* with exactly *labels* (0 if absent, as Prometheus reads it)."""
+    found = [v for got, v in samples.get(name, []) if got == labels]
+    assert len(found) <= 1, f"{name}{labels} appears {len(found)} times"
+    return found[0] if found else 0.0

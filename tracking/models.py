@@ -287,3 +287,15 @@ class PurgedDocument(Base):
     archive: Mapped[str] = mapped_column(String(200))  # the bundle's file name in the archive
     bundle_sha256: Mapped[str] = mapped_column(String(64))
     bundle_size: Mapped[int] = mapped_column(Integer)
+
+
+class HubFlag(Base):
+    """An operator's switch that every hub node sharing the database obeys (e.g. maintenance),
+    so that turning it on once reaches them all without a restart."""
+
+    __tablename__ = "hub_flags"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)  # JSON: what the flag says (reason, …)
+    set_by: Mapped[str] = mapped_column(String(64))
+    set_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -409,3 +409,46 @@ def test_bad_facade_settings_are_refused(
     with pytest.raises(ConfigError) as caught:
         load_settings(write_config(tmp_path, cert_pem, hub_extra), env=env)
     assert caught.value.key == key and says in caught.value.problem
+
+
+def test_logging_and_metrics_settings(tmp_path: Path, cert_pem: bytes) -> None:
+    settings = load_settings(write_config(tmp_path, cert_pem), env={})
+    assert (settings.log_format, settings.log_level, settings.metrics_token) == (
+        "text",
+        "warning",
+        None,
+    )
+    (tmp_path / "metrics.token").write_text("  scrape-token\n", encoding="utf-8")
+    extra = (
+        '\n[logging]\nformat = "json"\nlevel = "info"\n[metrics]\ntoken_file = "../metrics.token"\n'
+    )
+    settings = load_settings(write_config(tmp_path, cert_pem, hub_extra=extra), env={})
+    assert (settings.log_format, settings.log_level) == ("json", "info")
+    assert settings.metrics_token == "scrape-token"
+    assert "scrape-token" not in repr(settings)
+
+    extra = '\n[metrics]\ntoken_env = "SCRAPE"\n'
+    env = {"SCRAPE": "from-env", "LIENTHONG_LOGGING_FORMAT": "json"}
+    settings = load_settings(write_config(tmp_path, cert_pem, hub_extra=extra), env=env)
+    assert (settings.metrics_token, settings.log_format) == ("from-env", "json")
+
+
+@pytest.mark.parametrize(
+    ("extra", "key", "problem"),
+    [
+        ('[logging]\nformat = "xml"', "logging.format", "is not one of 'text', 'json'"),
+        ('[logging]\nlevel = "loud"', "logging.level", "is not one of"),
+        ('[metrics]\ntoken = "s3cret"', "metrics.token", "never write a token in hub.toml"),
+        ('[metrics]\ntoken_env = "UNSET_TOKEN"', "metrics.token_env", "is empty or unset"),
+        ('[metrics]\ntoken_file = "../nowhere"', "metrics.token_file", "does not exist"),
+        ('[metrics]\npassword = "x"', "metrics.password", "is not a metrics setting"),
+    ],
+)
+def test_bad_logging_and_metrics_settings_are_refused(
+    tmp_path: Path, cert_pem: bytes, extra: str, key: str, problem: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(write_config(tmp_path, cert_pem, hub_extra="\n" + extra + "\n"), env={})
+    assert caught.value.key == key
+    assert problem in caught.value.problem
+    assert "s3cret" not in str(caught.value)
