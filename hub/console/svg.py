@@ -171,6 +171,11 @@ def timeline(
                     class_=f"tl-mark tl-{mark.kind}",
                 )
             )
+    return _svg(parts, width, height, "timeline")
+
+
+def _svg(parts: Sequence[Markup], width: int, height: int, class_: str) -> Markup:
+    """The picture: *parts* in an SVG of that size, described as an image."""
     return tag(
         "svg",
         join(parts),
@@ -179,7 +184,7 @@ def timeline(
         height=height,
         viewBox=f"0 0 {width} {height}",
         role="img",
-        class_="timeline",
+        class_=class_,
     )
 
 
@@ -221,16 +226,7 @@ def bars(
                 )
             )
             parts.append(tag("text", value, x=LEFT + w + 4, y=y + bar - 3, font_size=10))
-    return tag(
-        "svg",
-        join(parts),
-        xmlns="http://www.w3.org/2000/svg",
-        width=width,
-        height=height,
-        viewBox=f"0 0 {width} {height}",
-        role="img",
-        class_="chart",
-    )
+    return _svg(parts, width, height, "chart")
 
 
 __all__ = ["Mark", "Row", "bars", "escape", "timeline", "timeline_rows"]

@@ -16,12 +16,15 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -209,3 +212,41 @@ def hub(project: Project) -> Iterator[Project]:
     """``lienthong serve`` running for the project, for the tests of a module."""
     with serving(project) as running:
         yield running
+
+
+class PushEndpoint:
+    """An agency's push endpoint in a thread, answering every push with ``status`` (set it to
+    make the agency's system refuse, fail or take what the hub pushes) and recording the
+    delivery id of each."""
+
+    def __init__(self, status: int) -> None:
+        self.status = status
+        self.delivery_ids: list[str] = []
+        endpoint = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                endpoint.delivery_ids.append(self.headers["Lienthong-Delivery-Id"])
+                self.send_response(endpoint.status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/lienthong"
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[PushEndpoint]:
+        thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield self
+        finally:
+            self.server.shutdown()
+            self.server.server_close()

@@ -10,60 +10,38 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.acceptance.conftest import Project, describe, make_project, prepare, serving
+from tests.acceptance.conftest import (
+    Project,
+    PushEndpoint,
+    describe,
+    make_project,
+    prepare,
+    serving,
+)
 from tests.acceptance.test_cli import write_package
 from tests.support import BA_DINH, CITY, HOAN_KIEM
 
 pytestmark = pytest.mark.acceptance
 
 
-class Endpoint:
-    """An agency's push endpoint in a thread: 503 while ``down``, else 200."""
-
-    def __init__(self) -> None:
-        self.down = True
-        self.delivery_ids: list[str] = []
-        endpoint = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                endpoint.delivery_ids.append(self.headers["Lienthong-Delivery-Id"])
-                self.send_response(503 if endpoint.down else 200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/lienthong"
+@pytest.fixture(scope="module")
+def endpoint() -> Iterator[PushEndpoint]:
+    """An agency's push endpoint: 503 (down) at first."""
+    with PushEndpoint(503).running() as ep:
+        yield ep
 
 
 @pytest.fixture(scope="module")
-def endpoint() -> Iterator[Endpoint]:
-    ep = Endpoint()
-    ep.thread.start()
-    yield ep
-    ep.server.shutdown()
-    ep.server.server_close()
-
-
-@pytest.fixture(scope="module")
-def pushing_hub(tmp_path_factory: pytest.TempPathFactory, endpoint: Endpoint) -> Iterator[Project]:
+def pushing_hub(
+    tmp_path_factory: pytest.TempPathFactory, endpoint: PushEndpoint
+) -> Iterator[Project]:
     project = prepare(make_project(tmp_path_factory.mktemp("push")))
     agencies = project.root / "config" / "agencies.toml"
     text = agencies.read_text(encoding="utf-8")
@@ -105,7 +83,7 @@ def send(project: Project, tmp: Path, recipient: str, number: str) -> dict[str, 
 
 
 def test_a_dead_push_is_resent_by_id_and_reaches_the_endpoint(
-    pushing_hub: Project, endpoint: Endpoint, tmp_path: Path
+    pushing_hub: Project, endpoint: PushEndpoint, tmp_path: Path
 ) -> None:
     receipt = send(pushing_hub, tmp_path, BA_DINH, "71")
     (delivery,) = receipt["deliveries"]
@@ -124,7 +102,7 @@ def test_a_dead_push_is_resent_by_id_and_reaches_the_endpoint(
     (notice,) = [i for i in inbox if i["kind"] == "notice"]
     assert BA_DINH in notice["reason"] and delivery_id in notice["reason"]
 
-    endpoint.down = False
+    endpoint.status = 200
     out = pushing_hub.ok("deliveries", "resend", delivery_id, "--by", "nguyen.van.an")
     assert f"resent {delivery_id} to {BA_DINH}" in out and "pushed again" in out
 

@@ -11,44 +11,16 @@ from __future__ import annotations
 
 import re
 import shutil
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.acceptance.conftest import Project, make_project, prepare, serving
+from tests.acceptance.conftest import Project, PushEndpoint, make_project, prepare, serving
 from tests.support import BA_DINH
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
-
-
-class Endpoint:
-    """Ba Đình's push endpoint in a thread: answers 400 (its system refuses the package, so the
-    delivery dies at once) until ``accept`` is set, then 200."""
-
-    def __init__(self) -> None:
-        self.accept = False
-        endpoint = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                self.send_response(200 if endpoint.accept else 400)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/lienthong"
 
 
 @pytest.fixture(scope="session")
@@ -63,16 +35,15 @@ def chromium_path() -> str:
 
 
 @pytest.fixture(scope="module")
-def endpoint() -> Iterator[Endpoint]:
-    ep = Endpoint()
-    ep.thread.start()
-    yield ep
-    ep.server.shutdown()
-    ep.server.server_close()
+def endpoint() -> Iterator[PushEndpoint]:
+    """Ba Đình's push endpoint: 400 at first (its system refuses the package, so the
+    delivery dies at once)."""
+    with PushEndpoint(400).running() as ep:
+        yield ep
 
 
 @pytest.fixture(scope="module")
-def hub(tmp_path_factory: pytest.TempPathFactory, endpoint: Endpoint) -> Iterator[Project]:
+def hub(tmp_path_factory: pytest.TempPathFactory, endpoint: PushEndpoint) -> Iterator[Project]:
     """A served project where Ba Đình takes deliveries by push at *endpoint*."""
     project = prepare(make_project(tmp_path_factory.mktemp("console")))
     agencies = project.root / "config" / "agencies.toml"

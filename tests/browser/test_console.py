@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
-from tests.acceptance.conftest import Project, describe
+from tests.acceptance.conftest import Project, PushEndpoint, describe
 from tests.acceptance.test_cli import write_package
-from tests.browser.conftest import Endpoint, Shots
+from tests.browser.conftest import Shots
 from tests.support import ADMIN, AUDITOR, BA_DINH, CITY, HOAN_KIEM
 
 pytestmark = [pytest.mark.acceptance, pytest.mark.browser]
@@ -93,7 +93,7 @@ def test_search_with_a_filter_and_open_the_timeline(
 
 
 def test_an_admin_resends_a_dead_delivery(
-    hub: Project, endpoint: Endpoint, page: Any, shots: Shots, tmp_path: Path
+    hub: Project, endpoint: PushEndpoint, page: Any, shots: Shots, tmp_path: Path
 ) -> None:
     receipt = send(hub, tmp_path, (BA_DINH,), "203", "V/v báo cáo tháng 11")
     (delivery,) = receipt["deliveries"]
@@ -111,7 +111,7 @@ def test_an_admin_resends_a_dead_delivery(
     assert row.locator(".state").inner_text() == "dead"
     assert "HTTP 400" in row.inner_text()
     shots.take(page, "dead")
-    endpoint.accept = True
+    endpoint.status = 200
     row.locator("button.resend").click()
     page.wait_for_load_state()
     assert "queued" in page.locator("#notice").inner_text()
@@ -128,9 +128,9 @@ def test_an_admin_resends_a_dead_delivery(
 
 
 def test_an_auditor_cannot_resend_even_with_a_forged_request(
-    hub: Project, endpoint: Endpoint, page: Any, shots: Shots, tmp_path: Path
+    hub: Project, endpoint: PushEndpoint, page: Any, shots: Shots, tmp_path: Path
 ) -> None:
-    endpoint.accept = False
+    endpoint.status = 400
     receipt = send(hub, tmp_path, (BA_DINH,), "204", "V/v kiểm tra công vụ")
     delivery_id = receipt["deliveries"][0]["delivery_id"]
     sign_in(page, hub, AUDITOR, shots)
